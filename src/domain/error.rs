@@ -1,0 +1,98 @@
+//! The one error type of the domain boundary. Each variant says what went wrong in the
+//! protocol's own terms; `http::error` maps it to a status, body and headers in one place.
+
+use std::borrow::Cow;
+
+use crate::domain::hashing::HashError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // RFC 6749 §5.2 token-endpoint errors.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// Unknown client, wrong secret or no client authentication: one answer for all three.
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(&'static str),
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Cow<'static, str>),
+
+    /// Customer login: unknown user and wrong password alike.
+    #[error("invalid_credentials")]
+    InvalidCredentials,
+
+    // RFC 6750 §3.1 resource-server errors.
+    /// No bearer token at all (§3.1: the challenge then carries no error code).
+    #[error("missing bearer token")]
+    MissingToken,
+    #[error("invalid_token: {0}")]
+    InvalidToken(&'static str),
+    #[error("insufficient_scope: {0} required")]
+    InsufficientScope(&'static str),
+
+    #[error("missing API key")]
+    MissingApiKey,
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("access denied: {0}")]
+    AccessDenied(&'static str),
+    #[error("API key not allowed to call {0}")]
+    ApiKeyNotAllowed(&'static str),
+
+    #[error("invalid customer token: {0}")]
+    InvalidCustomerToken(&'static str),
+    #[error("unknown customer")]
+    UnknownCustomer,
+
+    /// Too many failed authentications from here: retry after this many seconds.
+    #[error("too many failed attempts")]
+    TooManyRequests(u64),
+    /// Chat-widget tokens (issue 4): this profile serves logged-in customers only.
+    #[error("login required")]
+    LoginRequired,
+    #[error("unknown widget profile")]
+    UnknownWidgetProfile,
+    /// An upstream platform (AXP) failed or timed out. The text is for the log only and never
+    /// holds a secret or an upstream body.
+    #[error("upstream error: {0}")]
+    Upstream(String),
+
+    /// The hashing pool is saturated: refuse fast rather than queue without bound.
+    #[error("busy")]
+    Busy,
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A fault that is ours, not the client's. Logged with its cause, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid_request(msg: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(msg.into())
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(msg) => Self::Unavailable(msg),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<HashError> for Error {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            HashError::Stopped => Self::Internal("the hashing pool has stopped".into()),
+            HashError::Params(msg) => Self::Internal(msg),
+        }
+    }
+}

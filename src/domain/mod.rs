@@ -1,0 +1,91 @@
+//! The authorization server's logic, free of any HTTP framework: handlers parse, call a
+//! function here with the current time, and map its `Error`.
+
+pub mod audit;
+pub mod cache;
+pub mod client_credentials;
+pub mod customer_login;
+mod error;
+pub mod form;
+pub mod hashing;
+pub mod keys;
+pub mod limits;
+pub mod profile;
+pub mod provisioning;
+pub mod revocation;
+pub mod token_request;
+pub mod tokens;
+pub mod types;
+pub mod widgets;
+
+pub use error::Error;
+
+use crate::store::{ApiKeyRecord, ClientRecord, Store};
+use cache::{CredentialCache, Freshness};
+use hashing::Hasher;
+use tokens::TokenService;
+
+/// The services every operation needs, built once at start-up.
+pub struct Authority {
+    pub store: Store,
+    pub hasher: Hasher,
+    pub tokens: TokenService,
+    pub freshness: Freshness,
+    pub clients: CredentialCache<ClientRecord>,
+    pub api_keys: CredentialCache<ApiKeyRecord>,
+    pub revocations: revocation::Revocations,
+    pub audit: audit::Auditor,
+    pub limits: limits::Limiter,
+}
+
+impl Authority {
+    /// Needs a running Tokio runtime: it starts the audit writer.
+    pub fn new(
+        store: Store,
+        hasher: Hasher,
+        tokens: TokenService,
+        audit_retention_days: u32,
+        limits: limits::Limiter,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            limits,
+            audit: audit::Auditor::start(store.clone(), audit_retention_days),
+            store,
+            hasher,
+            tokens,
+            freshness: Freshness::default(),
+            clients: CredentialCache::new()?,
+            api_keys: CredentialCache::new()?,
+            revocations: revocation::Revocations::default(),
+        })
+    }
+
+    /// One poll of the database: new revocations, and the cache epoch, which empties the
+    /// credential caches when a client or API key changed. A failed poll leaves the caches to go
+    /// stale (and be bypassed) rather than trusted.
+    pub async fn sync(&self, now_secs: i64) {
+        let polled = async {
+            let rows = self
+                .store
+                .revocations_since(self.revocations.cursor())
+                .await?;
+            let epoch = self.store.cache_epoch().await?;
+            Ok::<_, crate::store::StoreError>((rows, epoch))
+        };
+        match polled.await {
+            Ok((rows, epoch)) => {
+                self.revocations.apply(rows, now_secs);
+                if self.freshness.synced(epoch) {
+                    self.clients.clear();
+                    self.api_keys.clear();
+                    tracing::debug!(epoch, "credentials changed: caches emptied");
+                    // Signing keys changing (a rotation) moves the epoch too.
+                    if let Err(e) = self.tokens.reload(&self.store, now_secs).await {
+                        tracing::warn!(error = %e, "cannot reload signing keys");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot poll for credential changes"),
+        }
+    }
+}

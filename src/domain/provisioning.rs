@@ -1,0 +1,216 @@
+//! Creating clients, API keys and customers: what the CLI does, written once so the tests use
+//! exactly the same path. Secrets are generated here (256 bits) and returned once.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::Argon2Settings;
+use crate::domain::Error;
+use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::customer_login::normalize_username;
+use crate::domain::hashing::{bind, hash_now};
+use crate::domain::types::{ApiKey, ClientId, CustomerId, ScopeSet, generate_secret};
+use crate::store::{ApiKeyRecord, ClientRecord, CustomerRecord, Store};
+
+pub struct NewClient {
+    pub client_id: String,
+    pub scopes: String,
+    /// `None`: the same as `scopes`.
+    pub default_scopes: Option<String>,
+    pub audience: Option<String>,
+    pub secret: Option<SecretString>,
+}
+
+/// Validates the request and hashes the secret, without touching the database.
+pub fn prepare_client(
+    spec: NewClient,
+    argon2: &Argon2Settings,
+) -> Result<(ClientRecord, SecretString), Error> {
+    let id = ClientId::parse(&spec.client_id).map_err(Error::invalid_request)?;
+    let allowed = ScopeSet::parse(&spec.scopes).map_err(|m| Error::InvalidScope(m.into()))?;
+    let defaults = match &spec.default_scopes {
+        Some(d) => ScopeSet::parse(d).map_err(|m| Error::InvalidScope(m.into()))?,
+        None => allowed.clone(),
+    };
+    if !defaults.is_subset(&allowed) {
+        return Err(Error::InvalidScope(
+            "default scopes must be among the allowed scopes".into(),
+        ));
+    }
+    let secret = match spec.secret {
+        Some(s) if s.expose_secret().len() < 16 => {
+            return Err(Error::invalid_request(
+                "a client secret must be at least 16 characters",
+            ));
+        }
+        Some(s) => s,
+        None => generate_secret()?,
+    };
+    let hash = hash_now(argon2, &bind(id.as_str(), secret.expose_secret()))?;
+    Ok((
+        ClientRecord {
+            client_id: id.to_string(),
+            secret_hash: hash,
+            allowed_scopes: allowed.to_string(),
+            default_scopes: defaults.to_string(),
+            audience: spec.audience,
+            enabled: true,
+        },
+        secret,
+    ))
+}
+
+pub async fn create_client(
+    store: &Store,
+    spec: NewClient,
+    argon2: &Argon2Settings,
+    now: i64,
+) -> Result<(String, SecretString), Error> {
+    let (record, secret) = prepare_client(spec, argon2)?;
+    store.insert_client(&record, now).await?;
+    let event = AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
+        .client(&record.client_id)
+        .detail(format!("scopes={}", record.allowed_scopes));
+    store.insert_audit_events(&[event]).await?;
+    Ok((record.client_id, secret))
+}
+
+pub async fn create_api_key(
+    store: &Store,
+    name: &str,
+    apis: &[String],
+    argon2: &Argon2Settings,
+    now: i64,
+) -> Result<SecretString, Error> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid_request("an API key needs a name"));
+    }
+    let (key, full) = ApiKey::generate()?;
+    let record = ApiKeyRecord {
+        prefix: key.prefix().to_owned(),
+        name: name.trim().to_owned(),
+        key_hash: hash_now(argon2, &bind(key.prefix(), key.secret()))?,
+        apis: apis.join(" "),
+        revoked: false,
+    };
+    store.insert_api_key(&record, now).await?;
+    let event = AuditEvent::new(AuditKind::ApiKeyCreated, &Caller::cli(), now * 1000)
+        .detail(format!("prefix={} name={}", record.prefix, record.name));
+    store.insert_audit_events(&[event]).await?;
+    Ok(full)
+}
+
+/// Gives a client a new secret; the current one keeps working for `old_valid_for` seconds.
+/// Returns the new secret (shown once) and when the old one stops.
+pub async fn rotate_client_secret(
+    store: &Store,
+    client_id: &str,
+    new_secret: Option<SecretString>,
+    old_valid_for: i64,
+    argon2: &Argon2Settings,
+    now: i64,
+) -> Result<(SecretString, i64), Error> {
+    let id = ClientId::parse(client_id).map_err(Error::invalid_request)?;
+    let secret = match new_secret {
+        Some(s) if s.expose_secret().len() < 16 => {
+            return Err(Error::invalid_request(
+                "a client secret must be at least 16 characters",
+            ));
+        }
+        Some(s) => s,
+        None => generate_secret()?,
+    };
+    let hash = hash_now(argon2, &bind(id.as_str(), secret.expose_secret()))?;
+    let until = now + old_valid_for.max(0);
+    if !store
+        .rotate_client_secret(id.as_str(), &hash, until, now)
+        .await?
+    {
+        return Err(Error::invalid_request(format!("no client {id}")));
+    }
+    let event = AuditEvent::new(AuditKind::SecretRotated, &Caller::cli(), now * 1000)
+        .client(id.as_str())
+        .detail(format!("old secret valid until {until}"));
+    store.insert_audit_events(&[event]).await?;
+    Ok((secret, until))
+}
+
+/// Ends a client's previous secrets now (after a rotation, once the partner has switched, or
+/// because the old secret leaked).
+pub async fn revoke_previous_secrets(
+    store: &Store,
+    client_id: &str,
+    now: i64,
+) -> Result<u64, Error> {
+    if store.client(client_id).await?.is_none() {
+        return Err(Error::invalid_request(format!("no client {client_id}")));
+    }
+    let revoked = store.revoke_previous_secrets(client_id).await?;
+    let event = AuditEvent::new(AuditKind::SecretRevoked, &Caller::cli(), now * 1000)
+        .client(client_id)
+        .detail(format!("previous secrets ended: {revoked}"));
+    store.insert_audit_events(&[event]).await?;
+    Ok(revoked)
+}
+
+/// Revokes an API key named by its public prefix (or the whole key, whose prefix is used).
+pub async fn revoke_api_key(store: &Store, key_or_prefix: &str, now: i64) -> Result<String, Error> {
+    let prefix = match ApiKey::parse(key_or_prefix) {
+        Ok(key) => key.prefix().to_owned(),
+        Err(_) => key_or_prefix.trim().to_owned(),
+    };
+    if !store.revoke_api_key(&prefix, now).await? {
+        return Err(Error::invalid_request(format!(
+            "no unrevoked API key with prefix {prefix}"
+        )));
+    }
+    let event = AuditEvent::new(AuditKind::ApiKeyRevoked, &Caller::cli(), now * 1000)
+        .detail(format!("prefix={prefix}"));
+    store.insert_audit_events(&[event]).await?;
+    Ok(prefix)
+}
+
+pub struct NewCustomer {
+    pub username: String,
+    pub password: SecretString,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// A JSON object of further attributes.
+    pub attributes: Option<serde_json::Value>,
+}
+
+pub async fn create_customer(
+    store: &Store,
+    spec: NewCustomer,
+    argon2: &Argon2Settings,
+    now: i64,
+) -> Result<CustomerId, Error> {
+    let username = normalize_username(&spec.username);
+    if username.is_empty() || username.len() > 256 {
+        return Err(Error::invalid_request(
+            "a username must be 1 to 256 characters",
+        ));
+    }
+    if spec.password.expose_secret().len() < 8 {
+        return Err(Error::invalid_request(
+            "a password must be at least 8 characters",
+        ));
+    }
+    let attributes = match spec.attributes {
+        None => "{}".to_owned(),
+        Some(v @ serde_json::Value::Object(_)) => v.to_string(),
+        Some(_) => return Err(Error::invalid_request("attributes must be a JSON object")),
+    };
+    let id = CustomerId::generate();
+    let record = CustomerRecord {
+        customer_id: id.to_string(),
+        username,
+        password_hash: hash_now(argon2, &bind(id.as_str(), spec.password.expose_secret()))?,
+        name: spec.name,
+        email: spec.email,
+        phone: spec.phone,
+        attributes,
+    };
+    store.insert_customer(&record, now).await?;
+    Ok(id)
+}

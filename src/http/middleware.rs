@@ -1,0 +1,91 @@
+//! Cross-cutting response behaviour, set in one place: security headers, a request id, a JSON
+//! body for every error the framework produces itself, and one log line per request.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, Next};
+use actix_web::{Error, HttpResponse};
+
+use crate::http::error::generic;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id, for handlers (it goes into the audit trail).
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+/// Headers every response carries unless a handler set its own: tokens and profiles must never
+/// sit in a cache (RFC 6749 §5.1), and browsers must not sniff or frame what we send.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::CACHE_CONTROL, "no-store"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+}
+
+/// Gives framework-made errors (unknown path, wrong method, oversized body, …) the same JSON
+/// shape as ours. Responses that already are JSON pass through untouched.
+pub fn json_errors<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.append_header((name.clone(), value.clone()));
+        }
+    }
+    let res = ServiceResponse::new(req, new.json(generic(status)));
+    Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
+/// Request id (taken from `X-Request-Id` when it is sane, else generated), a tracing span for
+/// the request, and one log line: method, path, status, latency. Never headers or bodies.
+pub async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id);
+    let result = tracing::Instrument::instrument(next.call(req), span.clone()).await;
+    let mut res = result?.map_into_boxed_body();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = res.status().as_u16();
+    let micros = started.elapsed().as_micros();
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(%method, %path, status, micros, "request failed");
+        } else {
+            tracing::debug!(%method, %path, status, micros, "request");
+        }
+    });
+    Ok(res)
+}

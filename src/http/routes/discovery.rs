@@ -1,0 +1,53 @@
+//! RFC 8414 authorization-server metadata and the RFC 7517 JWK Set.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::domain::profile::REQUIRED_SCOPE;
+use crate::http::AppState;
+
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server",
+    responses((status = 200, description = "RFC 8414 metadata", body = serde_json::Value)))]
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    let issuer = state.authority.tokens.issuer();
+    let mut doc = json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/access_token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        // RFC 8414 §2 makes response_types_supported REQUIRED; tollgate has no authorization
+        // endpoint, so it supports none.
+        "response_types_supported": [],
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "service_documentation": format!("{issuer}/openapi.json"),
+    });
+    // RECOMMENDED, not required: when the database is away, serve the rest.
+    match state.authority.store.scopes_in_use().await {
+        Ok(mut scopes) => {
+            if !scopes.iter().any(|s| s == REQUIRED_SCOPE) {
+                scopes.push(REQUIRED_SCOPE.to_owned());
+                scopes.sort();
+            }
+            doc["scopes_supported"] = json!(scopes);
+        }
+        Err(e) => tracing::warn!(error = %e, "metadata served without scopes_supported"),
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(doc)
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json",
+    responses((status = 200, description = "RFC 7517 JWK Set: public keys only", body = serde_json::Value)))]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    let keys = state.authority.tokens.keys();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(keys.jwks_json(state.clock.now_secs()))
+}

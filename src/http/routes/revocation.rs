@@ -1,0 +1,131 @@
+//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::domain::revocation;
+use crate::domain::token_request::{RawTokenRequest, parse_token_operation};
+use crate::domain::tokens::AccessClaims;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::{AppState, caller, header};
+
+fn raw<'a>(req: &'a HttpRequest, body: &'a [u8]) -> Result<RawTokenRequest<'a>, ApiError> {
+    Ok(RawTokenRequest {
+        content_type: header(req, "content-type")?,
+        authorization: header(req, "authorization")?,
+        query: req.query_string(),
+        body,
+    })
+}
+
+/// The form fields of a revocation or introspection request.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct TokenOperationForm {
+    /// The access token in question.
+    #[schema(min_length = 1)]
+    token: String,
+    /// `access_token`; optional and ignored (only access tokens exist here).
+    token_type_hint: Option<String>,
+    /// For `client_secret_post`.
+    #[schema(pattern = "^[\\x20-\\x7E]{1,128}$")]
+    client_id: Option<String>,
+    /// For `client_secret_post`.
+    #[schema(min_length = 1)]
+    client_secret: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/revoke",
+    request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)"),
+        (status = 400, description = "Malformed request, or a token issued to another client", body = ErrorBody),
+        (status = 401, description = "invalid_client", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Busy or database unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn revoke(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let op = parse_token_operation(&raw(&req, &body)?)?;
+    revocation::revoke(&state.authority, op, &caller(&req), state.clock.now_secs()).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// RFC 7662 §2.2 introspection response.
+#[derive(Serialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<IntrospectionDetails>,
+}
+
+#[derive(Serialize)]
+pub struct IntrospectionDetails {
+    scope: String,
+    client_id: String,
+    token_type: &'static str,
+    exp: i64,
+    iat: i64,
+    sub: String,
+    aud: String,
+    iss: String,
+    jti: String,
+}
+
+impl From<AccessClaims> for IntrospectionDetails {
+    fn from(c: AccessClaims) -> Self {
+        Self {
+            scope: c.scope,
+            client_id: c.client_id,
+            token_type: "Bearer",
+            exp: c.exp,
+            iat: c.iat,
+            sub: c.sub,
+            aud: c.aud,
+            iss: c.iss,
+            jti: c.jti,
+        }
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/introspect",
+    request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, description = "RFC 7662 §2.2: `active` and, when true, the token's claims", body = Introspection),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "invalid_client", body = ErrorBody),
+        (status = 403, description = "The client is not allowed the introspect scope", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Busy or database unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn introspect(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let op = parse_token_operation(&raw(&req, &body)?)?;
+    let claims =
+        revocation::introspect(&state.authority, op, &caller(&req), state.clock.now_secs()).await?;
+    Ok(match claims {
+        Some(c) => HttpResponse::Ok().json(Introspection {
+            active: true,
+            details: Some(c.into()),
+        }),
+        None => HttpResponse::Ok().json(json!({"active": false})),
+    })
+}

@@ -1,0 +1,124 @@
+//! The credential caches: no argon2 and no database on the hot path, and yet every change to a
+//! client or API key reaches every instance within five seconds.
+
+use std::time::{Duration, Instant};
+
+use crate::backend_test;
+use crate::helpers::*;
+use tollgate::domain::hashing::{bind, hash_now};
+
+const BOUND: Duration = Duration::from_secs(5);
+
+/// Repeats `probe` until it returns true; returns how long that took.
+async fn within_bound<F, Fut>(mut probe: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if probe().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < BOUND + Duration::from_secs(1),
+            "the change did not arrive within {BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.post_form(
+        "/access_token",
+        Some((id, secret)),
+        "grant_type=client_credentials",
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+backend_test! {
+    async fn a_warm_cache_never_accepts_a_wrong_secret(backend) {
+        let app = TestApp::spawn(backend).await;
+        let secret = app.create_client("p1", "a").await;
+        assert_eq!(token_status(&app, "p1", &secret).await, 200);
+        assert_eq!(app.state.authority.clients.len(), 1, "the verified secret is cached");
+        let mut near = secret.clone();
+        let last = near.pop().unwrap();
+        near.push(if last == 'A' { 'B' } else { 'A' });
+        for wrong in [near.as_str(), &secret[..secret.len() - 1], "", "x"] {
+            if wrong.is_empty() { continue; }
+            assert_eq!(token_status(&app, "p1", wrong).await, 401, "{wrong:?}");
+        }
+        assert_eq!(token_status(&app, "p1", &secret).await, 200);
+    }
+
+    async fn a_disabled_client_stops_working_on_another_instance_within_five_seconds(backend) {
+        let first = TestApp::spawn(backend).await;
+        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let secret = first.create_client("p1", "a").await;
+        assert_eq!(token_status(&second, "p1", &secret).await, 200);
+        assert_eq!(second.state.authority.clients.len(), 1);
+        first.db.sql("UPDATE clients SET enabled = 0 WHERE client_id = 'p1'").await;
+        let took = within_bound(|| async { token_status(&second, "p1", &secret).await == 400 }).await;
+        assert!(took <= BOUND, "took {took:?}");
+    }
+
+    async fn a_rotated_secret_takes_over_within_five_seconds(backend) {
+        let first = TestApp::spawn(backend).await;
+        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let old = first.create_client("p1", "a").await;
+        assert_eq!(token_status(&second, "p1", &old).await, 200);
+        let new = "a-brand-new-secret-of-enough-length";
+        let hash = hash_now(&second.settings.argon2, &bind("p1", new)).unwrap();
+        first.db.sql(&format!("UPDATE clients SET secret_hash = '{hash}' WHERE client_id = 'p1'")).await;
+        within_bound(|| async { token_status(&second, "p1", &old).await == 401 }).await;
+        assert_eq!(token_status(&second, "p1", new).await, 200);
+    }
+
+    async fn a_revoked_api_key_stops_working_within_five_seconds(backend) {
+        let first = TestApp::spawn(backend).await;
+        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let secret = first.create_client("p1", "profile:read").await;
+        let token = second.token("p1", &secret, "profile:read").await;
+        let key = first.create_api_key(&["getprofile"]).await;
+        let customer = first.create_customer("ada", "correct horse battery").await;
+        let status = || async {
+            second.http.post(second.url("/getprofile")).bearer_auth(&token).header("api-key", &key)
+                .header("X-Customer-Id", &customer).send().await.unwrap().status().as_u16()
+        };
+        assert_eq!(status().await, 200);
+        assert_eq!(second.state.authority.api_keys.len(), 1);
+        first.db.sql("UPDATE api_keys SET revoked_at = 1").await;
+        within_bound(|| async { status().await == 401 }).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_clients_are_served_without_the_database_and_not_past_the_bound() {
+    let db = std::sync::Arc::new(TestDb::create(Backend::Postgres).await);
+    let proxy = Proxy::start(host_port(&db.url)).await;
+    let via_proxy = via_port(&db.url, proxy.port);
+    let app = TestApp::spawn_on(db.clone(), |s| {
+        s.database_url = secrecy::SecretString::from(via_proxy.clone());
+        s.db_acquire_timeout_ms = 300;
+    })
+    .await;
+    let secret = app.create_client("p1", "a").await;
+    assert_eq!(token_status(&app, "p1", &secret).await, 200);
+
+    proxy.cut().await;
+    // Hot path: no database round trip, so tokens keep coming while the database is away …
+    let cut_at = Instant::now();
+    assert_eq!(token_status(&app, "p1", &secret).await, 200);
+    // … but only while the last successful epoch poll is recent enough to vouch for the cache.
+    let stopped = within_bound(|| async { token_status(&app, "p1", &secret).await == 503 }).await;
+    assert!(
+        cut_at.elapsed() <= BOUND + Duration::from_millis(500),
+        "served from cache for {stopped:?}"
+    );
+    proxy.restore();
+    within_bound(|| async { token_status(&app, "p1", &secret).await == 200 }).await;
+}

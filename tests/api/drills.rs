@@ -1,0 +1,282 @@
+//! Drills on the real binary: nothing secret in the most verbose logs, and a graceful stop on
+//! SIGTERM in the middle of traffic.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+struct Server {
+    child: Child,
+    base: String,
+    db: TestDb,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Value {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        pipe.write_all(s.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn start(backend: Backend, rust_log: &str) -> Server {
+    let db = TestDb::create(backend).await;
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TOLLGATE_MASTER_KEY", {
+            use secrecy::ExposeSecret;
+            test_master_key().expose_secret().to_owned()
+        })
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Server { child, base, db }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs_even_at_trace_level() {
+    let mut srv = start(Backend::Postgres, "trace").await;
+    let http = reqwest::Client::new();
+    let client = cli(
+        &srv.db,
+        &[
+            "client",
+            "create",
+            "--id",
+            "desk",
+            "--scope",
+            "profile:read introspect",
+        ],
+        None,
+    );
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let api_key = cli(&srv.db, &["apikey", "create", "--name", "desk"], None)["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let password = "correct horse battery staple";
+    let customer = cli(
+        &srv.db,
+        &[
+            "customer",
+            "create",
+            "--username",
+            "ada",
+            "--password-stdin",
+        ],
+        Some(password),
+    )["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form_ct = "application/x-www-form-urlencoded";
+    let post = |path: &str, body: String| {
+        http.post(format!("{}{path}", srv.base))
+            .header("content-type", form_ct)
+            .body(body)
+    };
+
+    let token: Value = post(
+        "/access_token",
+        form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "desk"),
+            ("client_secret", &secret),
+        ]),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    post("/access_token", "grant_type=client_credentials".into())
+        .header("authorization", basic("desk", &secret))
+        .send()
+        .await
+        .unwrap();
+    post("/access_token", "grant_type=client_credentials".into())
+        .header("authorization", basic("desk", "wrong-wrong-wrong-wrong"))
+        .send()
+        .await
+        .unwrap();
+    let login: Value = post(
+        "/customer_authenticate",
+        form(&[("username", "ada"), ("password", password)]),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let customer_jwt = login["JWT"].as_str().unwrap().to_owned();
+    post(
+        "/customer_authenticate",
+        form(&[("username", "ada"), ("password", "not the password at all")]),
+    )
+    .send()
+    .await
+    .unwrap();
+    let profile = http
+        .post(format!("{}/getprofile", srv.base))
+        .bearer_auth(&token)
+        .header("api-key", &api_key)
+        .header("customer-auth", format!("JWT {customer_jwt}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.status(), 200);
+    post("/introspect", form(&[("token", &token)]))
+        .header("authorization", basic("desk", &secret))
+        .send()
+        .await
+        .unwrap();
+    post("/revoke", form(&[("token", &token)]))
+        .header("authorization", basic("desk", &secret))
+        .send()
+        .await
+        .unwrap();
+
+    sigterm(&srv.child);
+    let status = srv.child.wait().unwrap();
+    assert!(status.success());
+    let mut logs = String::new();
+    srv.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.len() > 10_000,
+        "trace logging produced only {} bytes",
+        logs.len()
+    );
+    let api_secret_part = api_key.rsplit('_').next().unwrap();
+    for (what, needle) in [
+        ("client secret", secret.as_str()),
+        ("password", password),
+        ("API key", api_key.as_str()),
+        ("API key secret part", api_secret_part),
+        ("access token", token.as_str()),
+        ("access token signature", token.rsplit('.').next().unwrap()),
+        ("customer token", customer_jwt.as_str()),
+        (
+            "customer token signature",
+            customer_jwt.rsplit('.').next().unwrap(),
+        ),
+    ] {
+        assert!(!logs.contains(needle), "the {what} appears in the logs");
+    }
+    // The opaque customer id is not a secret, but the username is personal data in a URL-less
+    // server it has no reason to log either.
+    assert!(
+        !logs.contains("\"ada\""),
+        "the username appears in the logs"
+    );
+    let _ = customer;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
+    let mut srv = start(Backend::Sqlite, "warn").await;
+    cli(
+        &srv.db,
+        &[
+            "customer",
+            "create",
+            "--username",
+            "ada",
+            "--password-stdin",
+        ],
+        Some("correct horse battery"),
+    );
+    let http = reqwest::Client::new();
+    // Twelve logins queue on one hashing thread: ~0.2 s of work in flight when SIGTERM lands.
+    let in_flight: Vec<_> = (0..12)
+        .map(|_| {
+            let req = http
+                .post(format!("{}/customer_authenticate", srv.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("username=ada&password=correct+horse+battery");
+            tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    sigterm(&srv.child);
+    for req in in_flight {
+        assert_eq!(
+            req.await
+                .unwrap()
+                .expect("an in-flight request was cut off"),
+            200
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = srv.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        http.get(format!("{}/healthz", srv.base))
+            .send()
+            .await
+            .is_err(),
+        "still accepting connections"
+    );
+}

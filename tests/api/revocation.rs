@@ -1,0 +1,125 @@
+//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::backend_test;
+use crate::helpers::*;
+
+async fn introspect(app: &TestApp, auth: (&str, &str), token: &str) -> (u16, Value) {
+    let res = app
+        .post_form("/introspect", Some(auth), &form(&[("token", token)]))
+        .await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+async fn profile_status(app: &TestApp, token: &str, key: &str, customer: &str) -> u16 {
+    app.http
+        .post(app.url("/getprofile"))
+        .bearer_auth(token)
+        .header("api-key", key)
+        .header("X-Customer-Id", customer)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+backend_test! {
+    async fn a_revoked_token_is_refused_here_and_on_another_instance_within_five_seconds(backend) {
+        let first = TestApp::spawn(backend).await;
+        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let secret = first.create_client("desk", "profile:read").await;
+        let token = first.token("desk", &secret, "profile:read").await;
+        let key = first.create_api_key(&["getprofile"]).await;
+        let customer = first.create_customer("ada", "correct horse battery").await;
+        assert_eq!(profile_status(&second, &token, &key, &customer).await, 200);
+
+        let res = first.post_form("/revoke", Some(("desk", &secret)), &form(&[("token", &token), ("token_type_hint", "access_token")])).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(profile_status(&first, &token, &key, &customer).await, 401, "at once where it was revoked");
+        let start = Instant::now();
+        while profile_status(&second, &token, &key, &customer).await != 401 {
+            assert!(start.elapsed() < Duration::from_secs(5), "not revoked on the second instance in 5 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Other tokens of the same client are untouched.
+        let fresh = first.token("desk", &secret, "profile:read").await;
+        assert_eq!(profile_status(&second, &fresh, &key, &customer).await, 200);
+    }
+
+    async fn revocation_needs_the_owning_client(backend) {
+        let app = TestApp::spawn(backend).await;
+        let secret = app.create_client("desk", "a").await;
+        let other = app.create_client("other", "a").await;
+        let token = app.token("desk", &secret, "a").await;
+        let res = app.post_form("/revoke", None, &form(&[("token", &token)])).await;
+        assert_eq!(error_of(res).await.0, 401, "no client authentication");
+        let res = app.post_form("/revoke", Some(("desk", "wrong-secret-wrong-secret")), &form(&[("token", &token)])).await;
+        assert_eq!(error_of(res).await.0, 401);
+        let res = app.post_form("/revoke", Some(("other", &other)), &form(&[("token", &token)])).await;
+        let (status, body) = error_of(res).await;
+        assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_request"), "someone else's token");
+        // RFC 7009 §2.2: an invalid token is not an error.
+        let res = app.post_form("/revoke", Some(("desk", &secret)), &form(&[("token", "garbage")])).await;
+        assert_eq!(res.status(), 200);
+        let res = app.post_form("/revoke", Some(("desk", &secret)), "").await;
+        assert_eq!(error_of(res).await.0, 400, "token is required");
+    }
+
+    async fn introspection_says_active_only_for_live_tokens_of_ours(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rs_secret = app.create_client("resource-server", "introspect").await;
+        let rs = ("resource-server", rs_secret.as_str());
+        let secret = app.create_client("desk", "profile:read").await;
+        let token = app.token("desk", &secret, "profile:read").await;
+
+        let (status, body) = introspect(&app, rs, &token).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["active"], true);
+        assert_eq!(body["client_id"], "desk");
+        assert_eq!(body["scope"], "profile:read");
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["iss"], "http://tollgate.test");
+        assert_eq!(body["jti"], claims(&token)["jti"]);
+        assert_eq!(body["exp"], claims(&token)["exp"]);
+
+        let customer_token = {
+            app.create_customer("ada", "correct horse battery").await;
+            app.customer_token("ada", "correct horse battery").await
+        };
+        for (what, t) in [("garbage", "not-a-token".to_owned()), ("customer token", customer_token)] {
+            let (status, body) = introspect(&app, rs, &t).await;
+            assert_eq!((status, body), (200, serde_json::json!({"active": false})), "{what}");
+        }
+
+        let res = app.post_form("/revoke", Some(("desk", &secret)), &form(&[("token", &token)])).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(introspect(&app, rs, &token).await.1, serde_json::json!({"active": false}), "revoked");
+
+        let other = app.token("desk", &secret, "profile:read").await;
+        app.clock.advance_secs(3600 + 31);
+        assert_eq!(introspect(&app, rs, &other).await.1, serde_json::json!({"active": false}), "expired");
+    }
+
+    async fn introspection_is_only_for_clients_allowed_to(backend) {
+        let app = TestApp::spawn(backend).await;
+        let secret = app.create_client("desk", "profile:read").await;
+        let token = app.token("desk", &secret, "profile:read").await;
+        let res = app.post_form("/introspect", Some(("desk", &secret)), &form(&[("token", &token)])).await;
+        let (status, body) = error_of(res).await;
+        assert_eq!((status, body["error"].as_str().unwrap()), (403, "access_denied"));
+        let res = app.post_form("/introspect", None, &form(&[("token", &token)])).await;
+        assert_eq!(error_of(res).await.0, 401);
+    }
+
+    async fn metadata_lists_revocation_and_introspection(backend) {
+        let app = TestApp::spawn(backend).await;
+        let m: Value = app.http.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(m["revocation_endpoint"], "http://tollgate.test/revoke");
+        assert_eq!(m["introspection_endpoint"], "http://tollgate.test/introspect");
+    }
+}

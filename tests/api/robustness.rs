@@ -1,0 +1,129 @@
+//! Faults and floods: a database outage gives 503 and heals by itself; a flood of logins is
+//! queued or refused fast while tokens keep flowing.
+
+use std::time::{Duration, Instant};
+
+use crate::backend_test;
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_gives_503_and_the_server_recovers_by_itself() {
+    // PostgreSQL only: an embedded SQLite file has no connection to lose.
+    let db = std::sync::Arc::new(TestDb::create(Backend::Postgres).await);
+    let proxy = Proxy::start(host_port(&db.url)).await;
+    let via_proxy = via_port(&db.url, proxy.port);
+    let app = TestApp::spawn_on(db.clone(), |s| {
+        s.database_url = secrecy::SecretString::from(via_proxy.clone());
+        s.db_acquire_timeout_ms = 500;
+    })
+    .await;
+    app.create_customer("ada", "correct horse battery").await;
+    assert_eq!(
+        app.login("ada", "correct horse battery").await.status(),
+        200
+    );
+
+    proxy.cut().await;
+    let res = app.login("ada", "correct horse battery").await;
+    assert_eq!(header_of(&res, "retry-after").as_deref(), Some("5"));
+    let (status, body) = error_of(res).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (503, "temporarily_unavailable")
+    );
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "no database detail leaks: {body}"
+    );
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = app.login("ada", "correct horse battery").await;
+        if res.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: still {}",
+            res.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+backend_test! {
+    async fn a_login_flood_is_refused_fast_and_tokens_keep_flowing(backend) {
+        let app = TestApp::spawn_with(backend, |s| {
+            s.argon2.queue = 2;
+            s.argon2.max_wait_ms = 300;
+        }).await;
+        let secret = app.create_client("p1", "a").await;
+        app.create_customer("ada", "correct horse battery").await;
+        let started = Instant::now();
+        let flood: Vec<_> = (0..40).map(|_| {
+            let http = app.http.clone();
+            let url = app.url("/customer_authenticate");
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let res = http.post(url).header("content-type", "application/x-www-form-urlencoded")
+                    .body("username=ada&password=wrong-password").send().await.unwrap();
+                (res.status().as_u16(), res.headers().get("retry-after").is_some(), t.elapsed())
+            })
+        }).collect();
+        // While the flood runs, the health endpoint answers promptly.
+        let t = Instant::now();
+        assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+        assert!(t.elapsed() < Duration::from_secs(1), "healthz took {:?}", t.elapsed());
+        let mut refused = 0;
+        for h in flood {
+            let (status, retry_after, took) = h.await.unwrap();
+            assert!(status == 401 || status == 503, "status {status}");
+            if status == 503 {
+                refused += 1;
+                assert!(retry_after, "503 without Retry-After");
+            }
+            assert!(took < Duration::from_secs(5), "a request hung for {took:?}");
+        }
+        assert!(refused > 0, "a queue of 2 must refuse some of 40 concurrent logins");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // Afterwards everything works again.
+        app.token("p1", &secret, "a").await;
+    }
+
+    async fn hostile_requests_get_json_4xx_never_500(backend) {
+        let app = TestApp::spawn(backend).await;
+        let long = "a".repeat(10_000);
+        let paths = ["/access_token", "/customer_authenticate", "/getprofile"];
+        for path in paths {
+            let url = app.url(path);
+            let reqs = vec![
+                app.http.post(&url).body(vec![0u8, 159, 146, 150, 255]),
+                app.http.post(&url).header("content-type", "application/json").body("{\"username\": {\"$gt\": \"\"}}"),
+                app.http.post(&url).header("content-type", "application/x-www-form-urlencoded").body("%%%%&&&==="),
+                app.http.post(&url).header("authorization", format!("Bearer {long}")).header("api-key", &long),
+                app.http.post(&url).header("authorization", "Basic").header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials"),
+                app.http.post(&url).header("authorization", reqwest::header::HeaderValue::from_bytes(b"Bearer \xffx").unwrap()),
+                app.http.post(&url).header("content-type", "application/x-www-form-urlencoded").body(format!("grant_type=client_credentials&scope={long}")),
+            ];
+            for (i, req) in reqs.into_iter().enumerate() {
+                let res = req.send().await.unwrap();
+                let (status, _) = error_of(res).await;
+                assert!((400..500).contains(&status), "{path} case {i}: {status}");
+            }
+        }
+        let res = app.http.delete(app.url("/getprofile")).send().await.unwrap();
+        assert_eq!(error_of(res).await.0, 405);
+    }
+}

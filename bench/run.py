@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""tollgate load benchmark.
+
+Builds the release binary, provisions its own client, API key and customer with the CLI, starts
+the server on PostgreSQL and on SQLite, drives it with oha (installed with cargo if missing), and
+prints requests/s, p50, p99, errors and the server's peak RSS per scenario (median of --runs),
+plus the argon2id cost on this machine and the login rate against its ceiling.
+
+    python3 bench/run.py                      # 64 connections, 15 s runs, median of 3
+    python3 bench/run.py --seconds 5 --runs 1 --backends sqlite
+"""
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "tollgate")
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def ensure_oha():
+    found = shutil.which("oha") or os.path.expanduser("~/.cargo/bin/oha")
+    if os.path.exists(found):
+        return found
+    print("installing oha with cargo (once)…", file=sys.stderr)
+    subprocess.run(["cargo", "install", "oha", "--locked"], check=True)
+    return os.path.expanduser("~/.cargo/bin/oha")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, data=None, headers=None):
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=10) as res:
+        return json.loads(res.read() or b"null")
+
+
+class RssSampler(threading.Thread):
+    """Samples the server's resident set every 20 ms and keeps the maximum."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak_kib, self.stop = pid, 0, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                with open(f"/proc/{self.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            except OSError:
+                return
+            time.sleep(0.02)
+
+
+class Server:
+    def __init__(self, backend, pg_admin_url):
+        self.backend = backend
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
+        if backend == "postgres":
+            self.pg_admin = pg_admin_url
+            self.dbname = f"tollgate_bench_{uuid.uuid4().hex[:12]}"
+            sh(["psql", pg_admin_url, "-qc", f"CREATE DATABASE {self.dbname}"])
+            base = pg_admin_url.rsplit("/", 1)[0]
+            self.url = f"{base}/{self.dbname}"
+        else:
+            self.url = f"sqlite://{self.tmp}/tollgate.db?mode=rwc"
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "DATABASE_URL": self.url,
+            "TOLLGATE_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "TOLLGATE_LISTEN": f"127.0.0.1:{self.port}",
+            "TOLLGATE_ISSUER": f"http://127.0.0.1:{self.port}",
+                        "RUST_LOG": "warn",
+            # The failure-timing measurement fails on purpose hundreds of times a minute.
+            "TOLLGATE_FAILURES_PER_MINUTE": "1000000",
+            "TOLLGATE_ADDRESS_FAILURES_PER_MINUTE": "1000000",
+        }
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args, stdin=None):
+        return json.loads(sh([BIN, *args], env=self.env, input=stdin).stdout)
+
+    def start(self):
+        self.proc = subprocess.Popen([BIN, "serve"], env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.tmp, "server.log"), "w"))
+        for _ in range(100):
+            try:
+                http("GET", self.base + "/healthz")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start; see " + self.tmp)
+
+    def close(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        if self.backend == "postgres":
+            sh(["psql", self.pg_admin, "-qc", f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)"])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def oha_run(oha, seconds, conns, method, url, headers, body):
+    cmd = [oha, "-z", f"{seconds}s", "-c", str(conns), "--no-tui", "--output-format", "json", "-m", method]
+    for h in headers:
+        cmd += ["-H", h]
+    if body is not None:
+        cmd += ["-d", body]
+    out = json.loads(sh(cmd + [url]).stdout)
+    codes = {int(k): v for k, v in (out.get("statusCodeDistribution") or {}).items()}
+    transport = sum(v for k, v in (out.get("errorDistribution") or {}).items() if "deadline" not in k)
+    return {
+        "rps": out["summary"]["requestsPerSec"],
+        "p50_ms": (out["latencyPercentiles"]["p50"] or 0) * 1000,
+        "p99_ms": (out["latencyPercentiles"]["p99"] or 0) * 1000,
+        "errors": transport + sum(v for k, v in codes.items() if k >= 400),
+        "codes": codes,
+    }
+
+
+def timing_pairs(base, n=150):
+    """Medians of alternating requests: unknown client vs a known client's wrong secret, and
+    unknown user vs a wrong password. Equal medians mean failures tell nothing by their timing."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def timed(path, body, auth=None):
+        headers = dict(form)
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+        req = urllib.request.Request(base + path, data=body.encode(), method="POST", headers=headers)
+        t = time.perf_counter()
+        try:
+            urllib.request.urlopen(req, timeout=10).read()
+        except urllib.error.HTTPError as e:
+            e.read()
+        return time.perf_counter() - t
+
+    grant = "grant_type=client_credentials"
+    samples = {k: [] for k in ("unknown_client", "wrong_secret", "unknown_user", "wrong_password")}
+    for _ in range(n):
+        samples["unknown_client"].append(timed("/access_token", grant, "no-such-client:some-wrong-secret-123"))
+        samples["wrong_secret"].append(timed("/access_token", grant, "bench-partner:some-wrong-secret-123"))
+        samples["unknown_user"].append(timed("/customer_authenticate", "username=nobody&password=wrong+password"))
+        samples["wrong_password"].append(timed("/customer_authenticate", "username=bench-user&password=wrong+password"))
+    return {k: statistics.median(v) * 1000 for k, v in samples.items()}
+
+
+def median_of(runs):
+    return {
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+        "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+        "errors": statistics.median(r["errors"] for r in runs),
+        "rss_mib": max(r["rss_kib"] for r in runs) / 1024,
+        "codes": runs[len(runs) // 2]["codes"],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--backends", default="postgres,sqlite")
+    ap.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    args = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate"], cwd=ROOT, check=True)
+    oha = ensure_oha()
+    argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
+
+    rows, timings = [], []
+    for backend in args.backends.split(","):
+        srv = Server(backend, args.pg)
+        try:
+            secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
+            api_key = srv.cli("apikey", "create", "--name", "bench")["api_key"]
+            customer = srv.cli("customer", "create", "--username", "bench-user", "--password-stdin",
+                               "--name", "Bench User", "--email", "bench@example.com",
+                               stdin="bench password 123\n")["customer_id"]
+            srv.start()
+            form = "application/x-www-form-urlencoded"
+            token = http("POST", srv.base + "/access_token",
+                         data=urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "bench-partner",
+                                                      "client_secret": secret}).encode(),
+                         headers={"Content-Type": form})["access_token"]
+            basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
+            token_basic = ("POST", srv.base + "/access_token", [f"Authorization: Basic {basic}", f"Content-Type: {form}"],
+                           "grant_type=client_credentials")
+            token_body = ("POST", srv.base + "/access_token", [f"Content-Type: {form}"],
+                          urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "bench-partner",
+                                                  "client_secret": secret}))
+            profile = ("POST", srv.base + "/getprofile",
+                       [f"api-key: {api_key}", f"Authorization: Bearer {token}", f"X-Customer-Id: {customer}"], None)
+            login = ("POST", srv.base + "/customer_authenticate", [f"Content-Type: {form}"],
+                     "username=bench-user&password=bench+password+123")
+            timings.append((backend, timing_pairs(srv.base)))
+            # Warm-up: the first request per credential pays one argon2 verification.
+            for s in (token_basic, token_body, profile):
+                oha_run(oha, 1, 4, *s)
+
+            scenarios = [("/access_token (Basic)", token_basic), ("/access_token (body)", token_body),
+                         ("/getprofile", profile), ("/customer_authenticate", login)]
+            for name, s in scenarios + [("/access_token during login flood", None)]:
+                runs = []
+                for _ in range(args.runs):
+                    sampler = RssSampler(srv.proc.pid)
+                    sampler.start()
+                    if s is None:
+                        flood_result = {}
+                        flood = threading.Thread(target=lambda: flood_result.update(
+                            oha_run(oha, args.seconds + 2, args.connections, *login)))
+                        flood.start()
+                        time.sleep(1)
+                        r = oha_run(oha, args.seconds, args.connections, *token_basic)
+                        flood.join()
+                        r["flood_rps"] = flood_result.get("rps", 0)
+                    else:
+                        r = oha_run(oha, args.seconds, args.connections, *s)
+                    sampler.stop.set()
+                    sampler.join()
+                    r["rss_kib"] = sampler.peak_kib
+                    runs.append(r)
+                    time.sleep(2)  # let requests of the last run that were still queued drain
+                    print(f"  {backend:8} {name:34} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
+                          f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+                m = median_of(runs)
+                if s is None:
+                    m["flood_rps"] = statistics.median(r["flood_rps"] for r in runs)
+                rows.append((backend, name, m))
+        finally:
+            srv.close()
+
+    print()
+    print("Failure timing, median ms of 150 sequential requests each (ratio must stay within 0.9-1.1):")
+    for backend, t in timings:
+        print(f"  {backend}: unknown client {t['unknown_client']:.2f} / wrong secret {t['wrong_secret']:.2f} = "
+              f"{t['unknown_client'] / t['wrong_secret']:.3f};  unknown user {t['unknown_user']:.2f} / "
+              f"wrong password {t['wrong_password']:.2f} = {t['unknown_user'] / t['wrong_password']:.3f}")
+    ms = argon["ms_per_hash"]
+    workers, cores = argon["hash_workers"], argon["cores"]
+    print()
+    print(f"oha, {args.connections} connections, {args.seconds} s runs, median of {args.runs}; "
+          f"load generator on the same {cores}-core machine")
+    print()
+    print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for backend, name, m in rows:
+        print(f"| {backend} | {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+              f"{m['errors']:.0f} | {m['rss_mib']:.1f} |")
+    print()
+    print(f"argon2id m={argon['memory_kib']} KiB t={argon['iterations']} p={argon['parallelism']}: "
+          f"{ms:.1f} ms per hash on this machine")
+    print(f"login ceiling: cores/hash = {cores / ms * 1000:.0f}/s; with {workers} hashing thread(s) = "
+          f"{workers / ms * 1000:.0f}/s")
+    idle = {b: m["rps"] for b, n, m in rows if n == "/access_token (Basic)"}
+    for backend, name, m in rows:
+        if name == "/customer_authenticate":
+            print(f"{backend}: login {m['rps']:.0f}/s = {m['rps'] / (workers / ms * 1000):.0%} of the "
+                  f"{workers}-thread ceiling, {m['rps'] / (cores / ms * 1000):.0%} of cores/hash")
+        if name == "/access_token during login flood" and backend in idle:
+            print(f"{backend}: tokens during the login flood = {m['rps'] / idle[backend]:.0%} of idle "
+                  f"(p99 {m['p99_ms']:.1f} ms; the flood itself ran at {m['flood_rps']:.0f} logins/s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+//! The token request parser (form body + Basic header + query string) on arbitrary input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tollgate::domain::token_request::{RawTokenRequest, parse, parse_token_operation};
+
+fuzz_target!(|data: &[u8]| {
+    // Split the input into an Authorization header, a query string and a body.
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let header = parts.next().and_then(|h| std::str::from_utf8(h).ok());
+    let query = parts.next().and_then(|q| std::str::from_utf8(q).ok()).unwrap_or("");
+    let body = parts.next().unwrap_or(&[]);
+    let raw = RawTokenRequest {
+        content_type: Some("application/x-www-form-urlencoded"),
+        authorization: header,
+        query,
+        body,
+    };
+    let _ = parse(&raw);
+    let _ = parse_token_operation(&raw);
+});

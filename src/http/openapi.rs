@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: an OpenAPI 3 description generated from the handlers' annotations.
 
 use actix_web::{HttpResponse, web};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::AppState;
@@ -23,7 +23,7 @@ use crate::http::routes::{customer, discovery, health, profile, revocation, toke
         widgets::token,
         widgets::config,
     ),
-    components(schemas(token::TokenResponse, token::TokenForm, customer::LoginResponse, customer::LoginForm, crate::http::error::ErrorBody, revocation::TokenOperationForm, revocation::Introspection)),
+    components(schemas(token::TokenResponse, token::TokenForm, customer::LoginResponse, customer::LoginForm, customer::SessionParam, crate::http::error::ErrorBody, profile::ProfileBody, revocation::TokenOperationForm, revocation::Introspection)),
     modifiers(&Security)
 )]
 struct ApiDoc;
@@ -38,11 +38,30 @@ impl Modify for Security {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
         components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "api-key",
+                "The partner's API key; the header x-api-key is accepted too",
+            ))),
+        );
+        components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "customer_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A customer token from /customer_authenticate (or its session cookie)",
+                    ))
                     .build(),
             ),
         );

@@ -52,6 +52,17 @@ backend_test! {
                      "/.well-known/jwks.json", "/healthz", "/readyz", "/revoke", "/introspect"] {
             assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
         }
+        // Every reference resolves (an unresolvable one makes API fuzzers skip that part).
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(!refs.is_empty());
+        for r in refs {
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("external reference {r}"));
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+        // /getprofile needs both credentials in one requirement (RFC 6750 bearer + API key).
+        assert_eq!(doc["paths"]["/getprofile"]["post"]["security"], serde_json::json!([{"bearer": ["profile:read"], "api_key": []}]));
+        assert_eq!(doc["components"]["securitySchemes"]["api_key"]["name"], "api-key");
     }
 
     async fn keys_are_shared_by_instances_on_one_database(backend) {
@@ -85,5 +96,20 @@ backend_test! {
             assert_eq!(res.status(), 200, "{alg}");
             app.stop().await;
         }
+    }
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
     }
 }

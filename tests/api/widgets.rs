@@ -572,6 +572,9 @@ backend_test! {
         assert!(paths["/widget_tokens/{name}"]["get"].is_object(), "{paths}");
         assert!(paths["/widget_tokens/{name}"]["post"].is_object());
         assert!(paths["/widget_tokens/{name}/config"]["get"].is_object());
+        // The visitor is a customer (token or cookie) or anonymous; never a partner's bearer token.
+        assert_eq!(paths["/widget_tokens/{name}"]["get"]["security"], json!([{}, {"customer_token": []}]));
+        assert_eq!(doc["components"]["securitySchemes"]["customer_token"]["scheme"], "bearer");
         // Without profiles, the vendor sample paths answer a JSON 404.
         assert_eq!(error_of(get(&app, "/auth/token", None, None).await).await.0, 404);
     }

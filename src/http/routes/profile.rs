@@ -7,17 +7,31 @@ use crate::domain::profile::{self, ProfileRequest, RawProfileRequest};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, header};
 
+/// One way to name the customer (the headers are the others); exactly one must be used.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ProfileBody {
+    /// A customer token from /customer_authenticate.
+    #[schema(min_length = 1)]
+    customer_token: Option<String>,
+    /// The opaque customer id.
+    #[schema(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
+    customer_id: Option<String>,
+}
+
 #[utoipa::path(
     post,
     path = "/getprofile",
     params(
-        ("api-key" = Option<String>, Header, description = "The partner's API key (x-api-key is accepted too)"),
-        ("customer-auth" = Option<String>, Header, description = "`JWT <customer token>`"),
-        ("X-Customer-Id" = Option<String>, Header, description = "The opaque customer id"),
+        ("customer-auth" = Option<String>, Header, pattern = r"^[Jj][Ww][Tt] +\S+$", description = "`JWT <customer token>`"),
+        ("X-Customer-Id" = Option<String>, Header, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The opaque customer id"),
     ),
-    request_body(content = Option<serde_json::Value>, content_type = "application/json",
+    request_body(content = Option<ProfileBody>, content_type = "application/json",
         description = "Optional: `{\"customer_token\": …}` or `{\"customer_id\": …}`"),
-    security(("bearer" = ["profile:read"])),
+    // Both at once: an API key *and* a bearer token with profile:read.
+    security(("bearer" = ["profile:read"], "api_key" = [])),
     responses(
         (status = 200, description = "The profile: customer_id, name, email, phone and further attributes", body = serde_json::Value),
         (status = 400, description = "Malformed request", body = ErrorBody),

@@ -28,7 +28,7 @@ const PREFLIGHT_MAX_AGE: &str = "600";
         (status = 404, description = "No such profile", body = ErrorBody),
         (status = 502, description = "The chat platform failed or timed out (axp)", body = ErrorBody),
     ),
-    security((), ("bearer" = []))
+    security((), ("customer_token" = []))
 )]
 pub async fn token(
     req: HttpRequest,

@@ -271,45 +271,34 @@ impl Store {
             copy.finish().await?;
             return Ok(());
         }
-        // SQLite: chunks of a fixed size share one cached statement; the per-statement cost of
-        // single-row INSERTs was a tenth of the token endpoint's throughput.
-        const ROWS: usize = 64;
-        let mut tx = self.pool.begin().await?;
-        for chunk in events.chunks(ROWS) {
-            let mut sql = String::from(
-                "INSERT INTO audit_events (at_ms, event, client_id, customer_id, source, \
-                 request_id, detail) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 7;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                ));
-            }
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(e.at_ms)
-                    .bind(e.event)
-                    .bind(&e.client_id)
-                    .bind(&e.customer_id)
-                    .bind(&e.source)
-                    .bind(&e.request_id)
-                    .bind(&e.detail);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        // SQLite: the whole batch is one JSON array bound to one parameter, unpacked by
+        // json_each. A multi-row VALUES list needs seven parameters per row, and SQLite finds
+        // each parameter by a linear scan of the statement's parameter names, so binding cost
+        // grows with the square of the rows per statement (5–6 % of the server's CPU under
+        // token load with 64-row statements); single-row INSERTs cost a statement each.
+        let rows: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.at_ms,
+                    e.event,
+                    &e.client_id,
+                    &e.customer_id,
+                    &e.source,
+                    &e.request_id,
+                    &e.detail,
+                )
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Query(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO audit_events (at_ms, event, client_id, customer_id, source, request_id, \
+             detail) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+             value ->> 5, value ->> 6 FROM json_each($1)",
+        )
+        .bind(rows)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@
 //! see the database.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,6 +29,8 @@ pub const STALE_AFTER: Duration = Duration::from_secs(4);
 const MAX_AGE: Duration = Duration::from_secs(600);
 /// Beyond this many entries the cache starts over rather than grow without bound.
 const MAX_ENTRIES: usize = 100_000;
+/// Lock stripes for the slow path (see `CredentialCache::single_flight`).
+const STRIPES: usize = 64;
 
 /// Whether cached entries may be trusted right now, and under which epoch they were read.
 pub struct Freshness {
@@ -82,6 +85,8 @@ struct Entry<V> {
 pub struct CredentialCache<V> {
     key: hmac::Key,
     entries: RwLock<HashMap<String, Entry<V>>>,
+    flights: Box<[tokio::sync::Mutex<()>]>,
+    stripe_of: RandomState,
 }
 
 impl<V: Clone> CredentialCache<V> {
@@ -89,7 +94,26 @@ impl<V: Clone> CredentialCache<V> {
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, &random_bytes::<32>()?),
             entries: RwLock::new(HashMap::new()),
+            flights: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            stripe_of: RandomState::new(),
         })
+    }
+
+    /// Held across a cache miss's verification. Concurrent requests presenting one credential
+    /// while it is not cached then wait for the first verification and find the result cached,
+    /// instead of each queueing an argon2 run: at start-up, or after any change empties the
+    /// cache, 64 connections of one partner otherwise queued 64 runs and some got 503. Striped
+    /// by a keyed hash rather than one lock per id, so memory stays fixed whatever ids a caller
+    /// invents; a wait longer than the hashing pool's own limit is answered `Busy` (503).
+    pub async fn single_flight(
+        &self,
+        id: &str,
+        max_wait: Duration,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, Error> {
+        let stripe = self.stripe_of.hash_one(id) as usize % STRIPES;
+        tokio::time::timeout(max_wait, self.flights[stripe].lock())
+            .await
+            .map_err(|_| Error::Busy)
     }
 
     fn digest(&self, id: &str, secret: &[u8]) -> hmac::Tag {

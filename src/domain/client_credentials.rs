@@ -75,6 +75,16 @@ pub async fn authenticate(
     if let Some(retry_after) = auth.limits.blocked(&keys, now_secs).await {
         return Err(Error::TooManyRequests(retry_after));
     }
+    let _flight = auth
+        .clients
+        .single_flight(id, auth.hasher.max_wait())
+        .await?;
+    if let Some(client) = auth
+        .clients
+        .check(&auth.freshness, id, secret.as_bytes(), now_secs)
+    {
+        return Ok(client);
+    }
     let epoch = auth.freshness.epoch();
     let client = auth.store.client(id).await?;
     let phc = client.as_ref().map(|c| c.secret_hash.clone());

@@ -7,6 +7,7 @@
 //! queued, or waited too long, is answered `Busy` at once (the HTTP layer says 503 +
 //! Retry-After) instead of hanging.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -154,6 +155,9 @@ pub struct Hasher {
 struct Inner {
     tx: SyncSender<Job>,
     workers: usize,
+    max_wait: Duration,
+    /// Jobs accepted so far: how many argon2 runs the server has asked for.
+    submitted: AtomicU64,
 }
 
 impl Hasher {
@@ -176,12 +180,27 @@ impl Hasher {
                 .map_err(|e| HashError::Params(format!("cannot start hashing thread: {e}")))?;
         }
         Ok(Self {
-            inner: Arc::new(Inner { tx, workers }),
+            inner: Arc::new(Inner {
+                tx,
+                workers,
+                max_wait,
+                submitted: AtomicU64::new(0),
+            }),
         })
     }
 
     pub fn workers(&self) -> usize {
         self.inner.workers
+    }
+
+    /// How long a job may wait for a hashing thread before it is answered `Busy`.
+    pub fn max_wait(&self) -> Duration {
+        self.inner.max_wait
+    }
+
+    /// argon2 jobs accepted since start.
+    pub fn submitted(&self) -> u64 {
+        self.inner.submitted.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, input: Zeroizing<Vec<u8>>) -> Result<String, HashError> {
@@ -212,7 +231,9 @@ impl Hasher {
             reply,
         };
         match self.inner.tx.try_send(job) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.inner.submitted.fetch_add(1, Ordering::Relaxed);
+            }
             Err(TrySendError::Full(_)) => return Err(HashError::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(HashError::Stopped),
         }

@@ -9,6 +9,7 @@ use crate::domain::hashing::bind;
 use crate::domain::revocation::is_revoked;
 use crate::domain::types::{ApiKey, CustomerId};
 use crate::domain::{Authority, Error};
+use crate::store::ApiKeyRecord;
 
 pub const REQUIRED_SCOPE: &str = "profile:read";
 pub const API_NAME: &str = "getprofile";
@@ -164,15 +165,24 @@ pub async fn check_api_key(
 ) -> Result<(), Error> {
     let raw = presented.ok_or(Error::MissingApiKey)?;
     let key = ApiKey::parse(raw.trim()).map_err(|_| Error::InvalidApiKey)?;
-    let cached = auth.api_keys.check(
-        &auth.freshness,
-        key.prefix(),
-        key.secret().as_bytes(),
-        now_secs,
-    );
-    let record = match cached {
+    let cached = |auth: &Authority| {
+        auth.api_keys.check(
+            &auth.freshness,
+            key.prefix(),
+            key.secret().as_bytes(),
+            now_secs,
+        )
+    };
+    let record = match cached(auth) {
         Some(record) => record,
         None => {
+            let _flight = auth
+                .api_keys
+                .single_flight(key.prefix(), auth.hasher.max_wait())
+                .await?;
+            if let Some(record) = cached(auth) {
+                return allowed(&record, api);
+            }
             let epoch = auth.freshness.epoch();
             let record = auth
                 .store
@@ -195,6 +205,10 @@ pub async fn check_api_key(
             }
         }
     };
+    allowed(&record, api)
+}
+
+fn allowed(record: &ApiKeyRecord, api: &'static str) -> Result<(), Error> {
     if record.apis.split(' ').any(|a| a == api) {
         Ok(())
     } else {

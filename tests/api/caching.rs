@@ -78,6 +78,46 @@ backend_test! {
         assert_eq!(token_status(&second, "p1", new).await, 200);
     }
 
+    async fn concurrent_requests_on_a_cold_cache_share_one_argon2_run(backend) {
+        let app = TestApp::spawn(backend).await;
+        let secret = app.create_client("burst", "profile:read").await;
+        let hasher = &app.state.authority.hasher;
+        let send_all = |n: usize, path: &'static str, headers: Vec<(&'static str, String)>, body: &'static str| {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..n {
+                let mut req = app.http.post(app.url(path)).body(body);
+                for (k, v) in &headers {
+                    req = req.header(*k, v.clone());
+                }
+                set.spawn(async move { req.send().await.unwrap().status().as_u16() });
+            }
+            set.join_all()
+        };
+        let form = ("content-type", "application/x-www-form-urlencoded".to_owned());
+        let grant = "grant_type=client_credentials";
+
+        let before = hasher.submitted();
+        let statuses = send_all(24, "/access_token", vec![form.clone(), ("authorization", basic("burst", &secret))], grant).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        assert_eq!(hasher.submitted() - before, 1, "24 requests with one secret, one argon2 run");
+
+        // A wrong secret is never shared or cached: each one is verified (and fails) on its own.
+        let before = hasher.submitted();
+        let statuses = send_all(4, "/access_token", vec![form, ("authorization", basic("burst", "wrong secret"))], grant).await;
+        assert_eq!(statuses, vec![401; 4]);
+        assert_eq!(hasher.submitted() - before, 4);
+
+        // The same for an API key.
+        let token = app.token("burst", &secret, "profile:read").await;
+        let key = app.create_api_key(&["getprofile"]).await;
+        let customer = app.create_customer("ada", "correct horse battery").await;
+        let before = hasher.submitted();
+        let statuses = send_all(24, "/getprofile", vec![("api-key", key), ("authorization", format!("Bearer {token}")),
+            ("x-customer-id", customer)], "").await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        assert_eq!(hasher.submitted() - before, 1, "24 requests with one API key, one argon2 run");
+    }
+
     async fn a_revoked_api_key_stops_working_within_five_seconds(backend) {
         let first = TestApp::spawn(backend).await;
         let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;

@@ -170,6 +170,43 @@ def timing_pairs(base, n=150):
     return {k: statistics.median(v) * 1000 for k, v in samples.items()}
 
 
+def bare_handler(oha, args):
+    """The calibration point: examples/bare_token.rs, the least a token endpoint can do (Basic
+    header, form, constant-time compare with an in-memory secret, ES256 with a pre-parsed key),
+    driven exactly like tollgate. tollgate ÷ bare is what its correctness and bookkeeping cost."""
+    port = free_port()
+    secret = secrets.token_urlsafe(32)
+    proc = subprocess.Popen([os.path.join(ROOT, "target", "release", "examples", "bare_token"),
+                             f"127.0.0.1:{port}", "bench-partner", secret], stdout=subprocess.DEVNULL)
+    try:
+        basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
+        target = ("POST", f"http://127.0.0.1:{port}/access_token",
+                  [f"Authorization: Basic {basic}", "Content-Type: application/x-www-form-urlencoded"],
+                  "grant_type=client_credentials")
+        for _ in range(100):
+            try:
+                oha_run(oha, 1, 1, *target)
+                break
+            except (subprocess.CalledProcessError, json.JSONDecodeError, KeyError):
+                time.sleep(0.1)
+        runs = []
+        for _ in range(args.runs):
+            sampler = RssSampler(proc.pid)
+            sampler.start()
+            r = oha_run(oha, args.seconds, args.connections, *target)
+            sampler.stop.set()
+            sampler.join()
+            r["rss_kib"] = sampler.peak_kib
+            runs.append(r)
+            time.sleep(2)
+            print(f"  bare     /access_token (Basic)              {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
+                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+        return median_of(runs)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def median_of(runs):
     return {
         "rps": statistics.median(r["rps"] for r in runs),
@@ -190,11 +227,15 @@ def main():
     ap.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     args = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate", "--example", "bare_token"],
+                   cwd=ROOT, check=True)
     oha = ensure_oha()
     argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
 
     rows, timings = [], []
+    bare = bare_handler(oha, args)
+    if bare:
+        rows.append(("bare", "/access_token (Basic)", bare))
     for backend in args.backends.split(","):
         srv = Server(backend, args.pg)
         try:
@@ -279,6 +320,11 @@ def main():
     print(f"login ceiling: cores/hash = {cores / ms * 1000:.0f}/s; with {workers} hashing thread(s) = "
           f"{workers / ms * 1000:.0f}/s")
     idle = {b: m["rps"] for b, n, m in rows if n == "/access_token (Basic)"}
+    if "bare" in idle:
+        for backend, rps in idle.items():
+            if backend != "bare":
+                print(f"{backend}: /access_token (Basic) = {rps / idle['bare']:.0%} of the bare handler "
+                      f"({rps:.0f} vs {idle['bare']:.0f}/s)")
     for backend, name, m in rows:
         if name == "/customer_authenticate":
             print(f"{backend}: login {m['rps']:.0f}/s = {m['rps'] / (workers / ms * 1000):.0%} of the "

@@ -103,6 +103,18 @@ backend_test! {
         assert_eq!(res.status(), 200);
     }
 
+    async fn empty_parameters_count_as_omitted(backend) {
+        // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were
+        // omitted": an empty client_secret next to Basic is not a second method, and an empty
+        // scope means the default scopes (schemathesis sent exactly this).
+        let app = TestApp::spawn(backend).await;
+        let secret = app.create_client("p1", "a").await;
+        let res = app.post_form("/access_token", Some(("p1", &secret)), "scope=&client_secret=&grant_type=client_credentials").await;
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["scope"], "a");
+    }
+
     async fn the_clients_audience_goes_into_aud(backend) {
         let app = TestApp::spawn(backend).await;
         let secret = app.create_client_with(tollgate::domain::provisioning::NewClient {

@@ -30,11 +30,10 @@ pub struct TokenOperationForm {
     token: String,
     /// `access_token`; optional and ignored (only access tokens exist here).
     token_type_hint: Option<String>,
-    /// For `client_secret_post`.
-    #[schema(pattern = "^[\\x20-\\x7E]{1,128}$")]
+    /// For `client_secret_post` (empty counts as absent, RFC 6749 §3.1).
+    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
     client_id: Option<String>,
-    /// For `client_secret_post`.
-    #[schema(min_length = 1)]
+    /// For `client_secret_post` (empty counts as absent).
     client_secret: Option<String>,
 }
 

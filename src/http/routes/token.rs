@@ -48,14 +48,14 @@ pub struct TokenForm {
     /// Must be `client_credentials` (may also be sent in the query string).
     #[schema(pattern = "^client_credentials$")]
     grant_type: String,
-    /// Space-delimited; absent means the client's default scopes.
-    #[schema(pattern = "^[\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*$")]
+    /// Space-delimited; absent means the client's default scopes. An empty value counts as
+    /// absent, as for every parameter here (RFC 6749 §3.1).
+    #[schema(pattern = "^([\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*)?$")]
     scope: Option<String>,
-    /// For `client_secret_post`.
-    #[schema(pattern = "^[\\x20-\\x7E]{1,128}$")]
+    /// For `client_secret_post` (empty counts as absent).
+    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
     client_id: Option<String>,
-    /// For `client_secret_post`.
-    #[schema(min_length = 1)]
+    /// For `client_secret_post` (empty counts as absent).
     client_secret: Option<String>,
 }
 

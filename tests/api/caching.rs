@@ -28,41 +28,30 @@ where
     }
 }
 
-async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
-    app.post_form(
-        "/access_token",
-        Some((id, secret)),
-        "grant_type=client_credentials",
-    )
-    .await
-    .status()
-    .as_u16()
-}
-
 backend_test! {
     async fn a_warm_cache_never_accepts_a_wrong_secret(backend) {
         let app = TestApp::spawn(backend).await;
         let secret = app.create_client("p1", "a").await;
-        assert_eq!(token_status(&app, "p1", &secret).await, 200);
+        assert_eq!(app.token_status("p1", &secret).await, 200);
         assert_eq!(app.state.authority.clients.len(), 1, "the verified secret is cached");
         let mut near = secret.clone();
         let last = near.pop().unwrap();
         near.push(if last == 'A' { 'B' } else { 'A' });
         for wrong in [near.as_str(), &secret[..secret.len() - 1], "", "x"] {
             if wrong.is_empty() { continue; }
-            assert_eq!(token_status(&app, "p1", wrong).await, 401, "{wrong:?}");
+            assert_eq!(app.token_status("p1", wrong).await, 401, "{wrong:?}");
         }
-        assert_eq!(token_status(&app, "p1", &secret).await, 200);
+        assert_eq!(app.token_status("p1", &secret).await, 200);
     }
 
     async fn a_disabled_client_stops_working_on_another_instance_within_five_seconds(backend) {
         let first = TestApp::spawn(backend).await;
         let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
         let secret = first.create_client("p1", "a").await;
-        assert_eq!(token_status(&second, "p1", &secret).await, 200);
+        assert_eq!(second.token_status("p1", &secret).await, 200);
         assert_eq!(second.state.authority.clients.len(), 1);
         first.db.sql("UPDATE clients SET enabled = 0 WHERE client_id = 'p1'").await;
-        let took = within_bound(|| async { token_status(&second, "p1", &secret).await == 400 }).await;
+        let took = within_bound(|| async { second.token_status("p1", &secret).await == 400 }).await;
         assert!(took <= BOUND, "took {took:?}");
     }
 
@@ -70,12 +59,12 @@ backend_test! {
         let first = TestApp::spawn(backend).await;
         let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
         let old = first.create_client("p1", "a").await;
-        assert_eq!(token_status(&second, "p1", &old).await, 200);
+        assert_eq!(second.token_status("p1", &old).await, 200);
         let new = "a-brand-new-secret-of-enough-length";
         let hash = hash_now(&second.settings.argon2, &bind("p1", new)).unwrap();
         first.db.sql(&format!("UPDATE clients SET secret_hash = '{hash}' WHERE client_id = 'p1'")).await;
-        within_bound(|| async { token_status(&second, "p1", &old).await == 401 }).await;
-        assert_eq!(token_status(&second, "p1", new).await, 200);
+        within_bound(|| async { second.token_status("p1", &old).await == 401 }).await;
+        assert_eq!(second.token_status("p1", new).await, 200);
     }
 
     async fn concurrent_requests_on_a_cold_cache_share_one_argon2_run(backend) {
@@ -147,18 +136,18 @@ async fn cached_clients_are_served_without_the_database_and_not_past_the_bound()
     })
     .await;
     let secret = app.create_client("p1", "a").await;
-    assert_eq!(token_status(&app, "p1", &secret).await, 200);
+    assert_eq!(app.token_status("p1", &secret).await, 200);
 
     proxy.cut().await;
     // Hot path: no database round trip, so tokens keep coming while the database is away …
     let cut_at = Instant::now();
-    assert_eq!(token_status(&app, "p1", &secret).await, 200);
+    assert_eq!(app.token_status("p1", &secret).await, 200);
     // … but only while the last successful epoch poll is recent enough to vouch for the cache.
-    let stopped = within_bound(|| async { token_status(&app, "p1", &secret).await == 503 }).await;
+    let stopped = within_bound(|| async { app.token_status("p1", &secret).await == 503 }).await;
     assert!(
         cut_at.elapsed() <= BOUND + Duration::from_millis(500),
         "served from cache for {stopped:?}"
     );
     proxy.restore();
-    within_bound(|| async { token_status(&app, "p1", &secret).await == 200 }).await;
+    within_bound(|| async { app.token_status("p1", &secret).await == 200 }).await;
 }

@@ -118,17 +118,6 @@ backend_test! {
     }
 }
 
-async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
-    app.post_form(
-        "/access_token",
-        Some((id, secret)),
-        "grant_type=client_credentials",
-    )
-    .await
-    .status()
-    .as_u16()
-}
-
 async fn eventually(mut probe: impl AsyncFnMut() -> bool) {
     let start = std::time::Instant::now();
     while !probe().await {
@@ -144,7 +133,7 @@ backend_test! {
     async fn a_rotated_secret_and_the_old_one_both_work_until_the_old_expires(backend) {
         let app = TestApp::spawn(backend).await;
         let old = app.create_client("desk", "a").await;
-        assert_eq!(token_status(&app, "desk", &old).await, 200);
+        assert_eq!(app.token_status("desk", &old).await, 200);
         let out = json_out(&tollgate(&app.db, &["client", "rotate-secret", "--id", "desk", "--old-valid-for", "1h"], None));
         let new = out["client_secret"].as_str().unwrap().to_owned();
         assert_ne!(new, old);
@@ -152,13 +141,13 @@ backend_test! {
         // Within 5 s (cache epoch) both are accepted, on any instance.
         let second = TestApp::spawn_on(app.db.clone(), |_| {}).await;
         for instance in [&app, &second] {
-            eventually(async || token_status(instance, "desk", &new).await == 200).await;
-            assert_eq!(token_status(instance, "desk", &old).await, 200);
+            eventually(async || instance.token_status("desk", &new).await == 200).await;
+            assert_eq!(instance.token_status("desk", &old).await, 200);
         }
         // An hour later the old one is over, even where it sits in a cache.
         app.clock.advance_secs(3601);
-        assert_eq!(token_status(&app, "desk", &old).await, 401);
-        assert_eq!(token_status(&app, "desk", &new).await, 200);
+        assert_eq!(app.token_status("desk", &old).await, 401);
+        assert_eq!(app.token_status("desk", &new).await, 200);
     }
 
     async fn revoke_secret_ends_the_old_secret_everywhere_within_five_seconds(backend) {
@@ -167,11 +156,11 @@ backend_test! {
         let old = app.create_client("desk", "a").await;
         let out = json_out(&tollgate(&app.db, &["client", "rotate-secret", "--id", "desk"], None));
         let new = out["client_secret"].as_str().unwrap().to_owned();
-        eventually(async || token_status(&second, "desk", &old).await == 200).await;
+        eventually(async || second.token_status("desk", &old).await == 200).await;
         let out = json_out(&tollgate(&app.db, &["client", "revoke-secret", "--id", "desk"], None));
         assert_eq!(out["previous_secrets_revoked"], 1);
-        eventually(async || token_status(&second, "desk", &old).await == 401).await;
-        assert_eq!(token_status(&second, "desk", &new).await, 200);
+        eventually(async || second.token_status("desk", &old).await == 401).await;
+        assert_eq!(second.token_status("desk", &new).await, 200);
         let bad = tollgate(&app.db, &["client", "rotate-secret", "--id", "nobody"], None);
         assert!(!bad.status.success());
         assert!(String::from_utf8_lossy(&bad.stderr).contains("no client nobody"));

@@ -298,6 +298,18 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// The status of a client-credentials request with HTTP Basic.
+    pub async fn token_status(&self, id: &str, secret: &str) -> u16 {
+        self.post_form(
+            "/access_token",
+            Some((id, secret)),
+            "grant_type=client_credentials",
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
     /// A token by client_secret_post; panics unless the server says 200.
     pub async fn token(&self, id: &str, secret: &str, scope: &str) -> String {
         let body = form(&[

@@ -10,11 +10,11 @@ use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
 
-use tollgate::domain::keys::{self, Alg, MasterKey};
-use tollgate::domain::token_request::{self, RawTokenRequest};
-use tollgate::domain::tokens::TokenService;
-use tollgate::domain::types::{ClientId, ScopeSet};
+use tollgate::security::keys::{self, Alg, MasterKey};
+use tollgate::security::tokens::TokenService;
 use tollgate::store::Store;
+use tollgate::types::{ClientId, ScopeSet};
+use tollgate::wire::token_request::{self, RawTokenRequest};
 
 fn token_service(alg: Alg) -> TokenService {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -9,13 +9,13 @@
 //!     cargo run --release --example bare_token -- 127.0.0.1:8090 partner s3cret
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tollgate::domain::keys::{Alg, KeySet, TokenType};
+use tollgate::clock::{Clock, SystemClock};
+use tollgate::security::keys::{Alg, KeySet, TokenType};
 
 struct Bare {
     keys: KeySet,
@@ -44,9 +44,7 @@ async fn token(req: HttpRequest, body: web::Bytes, bare: web::Data<Arc<Bare>>) -
     if !authorized || !grant {
         return HttpResponse::Unauthorized().json(serde_json::json!({"error": "invalid_client"}));
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = SystemClock.now_secs();
     let claims = serde_json::json!({
         "iss": "http://bare", "sub": bare.client_id, "client_id": bare.client_id,
         "aud": "http://bare/api", "iat": now, "exp": now + 3600,

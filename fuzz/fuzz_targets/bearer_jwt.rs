@@ -4,9 +4,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tollgate::domain::keys::{Alg, KeySet};
-use tollgate::domain::profile::bearer_token;
-use tollgate::domain::tokens::TokenService;
+use tollgate::security::keys::{Alg, KeySet};
+use tollgate::wire::bearer::bearer_token;
+use tollgate::security::tokens::TokenService;
 
 fn tokens() -> &'static TokenService {
     static TOKENS: OnceLock<TokenService> = OnceLock::new();

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate::domain::token_request::{RawTokenRequest, parse, parse_token_operation};
+use tollgate::wire::token_request::{RawTokenRequest, parse, parse_token_operation};
 
 fuzz_target!(|data: &[u8]| {
     // Split the input into an Authorization header, a query string and a body.

@@ -1,7 +1,8 @@
 //! The audit trail. Events are queued without waiting (a bounded channel) and written by one
-//! background task in batches of up to 8192 rows or every 100 ms, so issuing a token never waits
+//! background task in batches of up to 2000 rows or every 100 ms, so issuing a token never waits
 //! for an INSERT. If the database falls behind or is away, the queue fills and further events
-//! are dropped and counted, never blocking a request.
+//! are dropped and counted, never blocking a request. Old rows are pruned by the maintenance
+//! task (`app::maintenance`) on the injected clock.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::Store;
+pub use crate::store::AuditEvent;
+use crate::store::{Store, StoreError};
 
 /// About 6 MiB of queued events at most: half a second of a saturated token endpoint.
 const QUEUE: usize = 16_384;
@@ -70,17 +72,6 @@ impl Caller {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEvent {
-    pub at_ms: i64,
-    pub event: &'static str,
-    pub client_id: Option<String>,
-    pub customer_id: Option<String>,
-    pub source: Option<String>,
-    pub request_id: Option<String>,
-    pub detail: Option<String>,
-}
-
 impl AuditEvent {
     pub fn new(kind: AuditKind, caller: &Caller, at_ms: i64) -> Self {
         Self {
@@ -108,6 +99,18 @@ impl AuditEvent {
         self.detail = Some(detail);
         self
     }
+
+    /// A signing key was rotated in, by hand or on schedule.
+    pub fn key_rotated(caller: &Caller, at_ms: i64, kid: &str, activates_at: i64) -> Self {
+        Self::new(AuditKind::KeyRotated, caller, at_ms)
+            .detail(format!("kid={kid} activates_at={activates_at}"))
+    }
+
+    /// Writes this one event now, for the CLI: a short-lived process has no auditor queue, and an
+    /// admin action must be on record before the command reports success.
+    pub async fn write_now(self, store: &Store) -> Result<(), StoreError> {
+        store.insert_audit_events(&[self]).await
+    }
 }
 
 enum Msg {
@@ -125,19 +128,12 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// Starts the writer on the current runtime. Rows older than `retention_days` are deleted
-    /// about once an hour.
-    pub fn start(store: Store, retention_days: u32) -> Self {
+    /// Starts the writer on the current runtime.
+    pub fn start(store: Store) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (important, important_rx) = mpsc::channel(IMPORTANT_QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_loop(
-            store,
-            rx,
-            important_rx,
-            retention_days,
-            Arc::clone(&dropped),
-        ));
+        tokio::spawn(write_loop(store, rx, important_rx, Arc::clone(&dropped)));
         Self {
             tx,
             important,
@@ -173,11 +169,9 @@ async fn write_loop(
     store: Store,
     mut rx: mpsc::Receiver<Msg>,
     mut important: mpsc::Receiver<AuditEvent>,
-    retention_days: u32,
     dropped: Arc<AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut last_prune: Option<std::time::Instant> = None;
     let mut reported_drops = 0;
     loop {
         let first = tokio::select! {
@@ -235,47 +229,5 @@ async fn write_loop(
             );
             reported_drops = now_dropped;
         }
-        if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-            last_prune = Some(std::time::Instant::now());
-            let cutoff = crate::clock::Clock::now_millis(&crate::clock::SystemClock)
-                - i64::from(retention_days) * 86_400_000;
-            if let Err(e) = store.prune_audit_events(cutoff).await {
-                tracing::warn!(error = %e, "cannot prune old audit events");
-            }
-        }
-    }
-}
-
-/// `YYYY-MM-DDThh:mm:ss.mmmZ` for milliseconds since the epoch (proleptic Gregorian, UTC).
-pub fn rfc3339(ms: i64) -> String {
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339(1_795_276_255_642), "2026-11-21T15:50:55.642Z");
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::hmac;
 
 use crate::domain::Error;
-use crate::domain::types::random_bytes;
+use crate::types::random_bytes;
 
 /// How long caches stay usable after the last successful epoch poll.
 pub const STALE_AFTER: Duration = Duration::from_secs(4);
@@ -43,7 +43,7 @@ pub struct Freshness {
 impl Default for Freshness {
     fn default() -> Self {
         Self {
-            started: Instant::now(),
+            started: crate::clock::instant(),
             last_sync_ms: AtomicI64::new(-1),
             epoch: AtomicU64::new(0),
         }
@@ -172,7 +172,7 @@ impl<V: Clone> CredentialCache<V> {
             Entry {
                 digest,
                 value,
-                inserted: Instant::now(),
+                inserted: crate::clock::instant(),
                 valid_until,
             },
         );

@@ -3,8 +3,11 @@
 
 use std::borrow::Cow;
 
-use crate::domain::hashing::HashError;
+use crate::security::KeyError;
+use crate::security::hashing::HashError;
 use crate::store::StoreError;
+use crate::types::RngError;
+use crate::wire;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -84,6 +87,34 @@ impl From<StoreError> for Error {
             StoreError::Unavailable(msg) => Self::Unavailable(msg),
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<wire::Error> for Error {
+    fn from(e: wire::Error) -> Self {
+        match e {
+            wire::Error::InvalidRequest(m) => Self::InvalidRequest(m),
+            wire::Error::InvalidClient => Self::InvalidClient,
+            wire::Error::UnsupportedGrantType => Self::UnsupportedGrantType,
+            wire::Error::InvalidScope(m) => Self::InvalidScope(m),
+            wire::Error::MissingToken => Self::MissingToken,
+            wire::Error::InvalidToken(m) => Self::InvalidToken(m),
+        }
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Store(e) => e.into(),
+            KeyError::Internal(msg) => Self::Internal(msg),
+        }
+    }
+}
+
+impl From<RngError> for Error {
+    fn from(e: RngError) -> Self {
+        Self::Internal(e.to_string())
     }
 }
 

@@ -1,29 +1,23 @@
-//! The authorization server's logic, free of any HTTP framework: handlers parse, call a
-//! function here with the current time, and map its `Error`.
+//! The authorization server's logic, free of any HTTP framework: handlers parse (`wire`), call
+//! a function here with the current time, and map its `Error` (`http::error`).
 
 pub mod audit;
 pub mod cache;
-pub mod client_credentials;
+pub mod client_auth;
 pub mod customer_login;
 mod error;
-pub mod form;
-pub mod hashing;
-pub mod keys;
+pub mod grant;
 pub mod limits;
 pub mod profile;
 pub mod provisioning;
 pub mod revocation;
-pub mod token_request;
-pub mod tokens;
-pub mod types;
-pub mod widgets;
 
 pub use error::Error;
 
+use crate::security::hashing::Hasher;
+use crate::security::tokens::TokenService;
 use crate::store::{ApiKeyRecord, ClientRecord, Store};
 use cache::{CredentialCache, Freshness};
-use hashing::Hasher;
-use tokens::TokenService;
 
 /// The services every operation needs, built once at start-up.
 pub struct Authority {
@@ -44,12 +38,11 @@ impl Authority {
         store: Store,
         hasher: Hasher,
         tokens: TokenService,
-        audit_retention_days: u32,
         limits: limits::Limiter,
     ) -> Result<Self, Error> {
         Ok(Self {
             limits,
-            audit: audit::Auditor::start(store.clone(), audit_retention_days),
+            audit: audit::Auditor::start(store.clone()),
             store,
             hasher,
             tokens,

@@ -3,13 +3,11 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::Argon2Settings;
 use crate::domain::Error;
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
-use crate::domain::customer_login::normalize_username;
-use crate::domain::hashing::{bind, hash_now};
-use crate::domain::types::{ApiKey, ClientId, CustomerId, ScopeSet, generate_secret};
+use crate::security::hashing::{Argon2Settings, bind, hash_now};
 use crate::store::{ApiKeyRecord, ClientRecord, CustomerRecord, Store};
+use crate::types::{ApiKey, ClientId, CustomerId, ScopeSet, Username, generate_secret};
 
 pub struct NewClient {
     pub client_id: String,
@@ -36,7 +34,27 @@ pub fn prepare_client(
             "default scopes must be among the allowed scopes".into(),
         ));
     }
-    let secret = match spec.secret {
+    let (secret, hash) = client_secret(&id, spec.secret, argon2)?;
+    Ok((
+        ClientRecord {
+            client_id: id,
+            secret_hash: hash,
+            allowed_scopes: allowed,
+            default_scopes: defaults,
+            audience: spec.audience,
+            enabled: true,
+        },
+        secret,
+    ))
+}
+
+/// The admin's secret (at least 16 characters) or a generated one, and its hash bound to `id`.
+fn client_secret(
+    id: &ClientId,
+    given: Option<SecretString>,
+    argon2: &Argon2Settings,
+) -> Result<(SecretString, String), Error> {
+    let secret = match given {
         Some(s) if s.expose_secret().len() < 16 => {
             return Err(Error::invalid_request(
                 "a client secret must be at least 16 characters",
@@ -46,17 +64,7 @@ pub fn prepare_client(
         None => generate_secret()?,
     };
     let hash = hash_now(argon2, &bind(id.as_str(), secret.expose_secret()))?;
-    Ok((
-        ClientRecord {
-            client_id: id.to_string(),
-            secret_hash: hash,
-            allowed_scopes: allowed.to_string(),
-            default_scopes: defaults.to_string(),
-            audience: spec.audience,
-            enabled: true,
-        },
-        secret,
-    ))
+    Ok((secret, hash))
 }
 
 pub async fn create_client(
@@ -67,11 +75,12 @@ pub async fn create_client(
 ) -> Result<(String, SecretString), Error> {
     let (record, secret) = prepare_client(spec, argon2)?;
     store.insert_client(&record, now).await?;
-    let event = AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
-        .client(&record.client_id)
-        .detail(format!("scopes={}", record.allowed_scopes));
-    store.insert_audit_events(&[event]).await?;
-    Ok((record.client_id, secret))
+    AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
+        .client(record.client_id.as_str())
+        .detail(format!("scopes={}", record.allowed_scopes))
+        .write_now(store)
+        .await?;
+    Ok((record.client_id.to_string(), secret))
 }
 
 pub async fn create_api_key(
@@ -89,13 +98,14 @@ pub async fn create_api_key(
         prefix: key.prefix().to_owned(),
         name: name.trim().to_owned(),
         key_hash: hash_now(argon2, &bind(key.prefix(), key.secret()))?,
-        apis: apis.join(" "),
+        apis: apis.to_vec(),
         revoked: false,
     };
     store.insert_api_key(&record, now).await?;
-    let event = AuditEvent::new(AuditKind::ApiKeyCreated, &Caller::cli(), now * 1000)
-        .detail(format!("prefix={} name={}", record.prefix, record.name));
-    store.insert_audit_events(&[event]).await?;
+    AuditEvent::new(AuditKind::ApiKeyCreated, &Caller::cli(), now * 1000)
+        .detail(format!("prefix={} name={}", record.prefix, record.name))
+        .write_now(store)
+        .await?;
     Ok(full)
 }
 
@@ -110,16 +120,7 @@ pub async fn rotate_client_secret(
     now: i64,
 ) -> Result<(SecretString, i64), Error> {
     let id = ClientId::parse(client_id).map_err(Error::invalid_request)?;
-    let secret = match new_secret {
-        Some(s) if s.expose_secret().len() < 16 => {
-            return Err(Error::invalid_request(
-                "a client secret must be at least 16 characters",
-            ));
-        }
-        Some(s) => s,
-        None => generate_secret()?,
-    };
-    let hash = hash_now(argon2, &bind(id.as_str(), secret.expose_secret()))?;
+    let (secret, hash) = client_secret(&id, new_secret, argon2)?;
     let until = now + old_valid_for.max(0);
     if !store
         .rotate_client_secret(id.as_str(), &hash, until, now)
@@ -127,10 +128,11 @@ pub async fn rotate_client_secret(
     {
         return Err(Error::invalid_request(format!("no client {id}")));
     }
-    let event = AuditEvent::new(AuditKind::SecretRotated, &Caller::cli(), now * 1000)
+    AuditEvent::new(AuditKind::SecretRotated, &Caller::cli(), now * 1000)
         .client(id.as_str())
-        .detail(format!("old secret valid until {until}"));
-    store.insert_audit_events(&[event]).await?;
+        .detail(format!("old secret valid until {until}"))
+        .write_now(store)
+        .await?;
     Ok((secret, until))
 }
 
@@ -145,10 +147,11 @@ pub async fn revoke_previous_secrets(
         return Err(Error::invalid_request(format!("no client {client_id}")));
     }
     let revoked = store.revoke_previous_secrets(client_id).await?;
-    let event = AuditEvent::new(AuditKind::SecretRevoked, &Caller::cli(), now * 1000)
+    AuditEvent::new(AuditKind::SecretRevoked, &Caller::cli(), now * 1000)
         .client(client_id)
-        .detail(format!("previous secrets ended: {revoked}"));
-    store.insert_audit_events(&[event]).await?;
+        .detail(format!("previous secrets ended: {revoked}"))
+        .write_now(store)
+        .await?;
     Ok(revoked)
 }
 
@@ -163,9 +166,10 @@ pub async fn revoke_api_key(store: &Store, key_or_prefix: &str, now: i64) -> Res
             "no unrevoked API key with prefix {prefix}"
         )));
     }
-    let event = AuditEvent::new(AuditKind::ApiKeyRevoked, &Caller::cli(), now * 1000)
-        .detail(format!("prefix={prefix}"));
-    store.insert_audit_events(&[event]).await?;
+    AuditEvent::new(AuditKind::ApiKeyRevoked, &Caller::cli(), now * 1000)
+        .detail(format!("prefix={prefix}"))
+        .write_now(store)
+        .await?;
     Ok(prefix)
 }
 
@@ -185,25 +189,21 @@ pub async fn create_customer(
     argon2: &Argon2Settings,
     now: i64,
 ) -> Result<CustomerId, Error> {
-    let username = normalize_username(&spec.username);
-    if username.is_empty() || username.len() > 256 {
-        return Err(Error::invalid_request(
-            "a username must be 1 to 256 characters",
-        ));
-    }
+    let username = Username::parse(&spec.username)
+        .map_err(|_| Error::invalid_request("a username must be 1 to 256 characters"))?;
     if spec.password.expose_secret().len() < 8 {
         return Err(Error::invalid_request(
             "a password must be at least 8 characters",
         ));
     }
     let attributes = match spec.attributes {
-        None => "{}".to_owned(),
-        Some(v @ serde_json::Value::Object(_)) => v.to_string(),
+        None => serde_json::Map::new(),
+        Some(serde_json::Value::Object(map)) => map,
         Some(_) => return Err(Error::invalid_request("attributes must be a JSON object")),
     };
     let id = CustomerId::generate();
     let record = CustomerRecord {
-        customer_id: id.to_string(),
+        customer_id: id.clone(),
         username,
         password_hash: hash_now(argon2, &bind(id.as_str(), spec.password.expose_secret()))?,
         name: spec.name,

@@ -11,11 +11,11 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
-use crate::domain::client_credentials::authenticate;
-use crate::domain::token_request::ClientCredentials;
-use crate::domain::tokens::AccessClaims;
+use crate::domain::client_auth::authenticate;
 use crate::domain::{Authority, Error};
+use crate::security::tokens::AccessClaims;
 use crate::store::RevokedRow;
+use crate::wire::token_request::TokenOperation;
 
 /// The scope a client needs in its allowed scopes to call the introspection endpoint.
 pub const INTROSPECT_SCOPE: &str = "introspect";
@@ -66,12 +66,6 @@ pub async fn is_revoked(auth: &Authority, jti: &str) -> Result<bool, Error> {
     }
 }
 
-/// A revocation or introspection request: the caller's credentials and the token in question.
-pub struct TokenOperation {
-    pub credentials: ClientCredentials,
-    pub token: String,
-}
-
 /// RFC 7009 §2.1. An invalid, expired or foreign token is not an error (§2.2: "invalid tokens
 /// do not cause an error response"): there is nothing left to revoke. A valid token issued to
 /// another client is refused.
@@ -85,7 +79,7 @@ pub async fn revoke(
     let Ok(claims) = auth.tokens.inspect_access_token(&req.token, now_secs) else {
         return Ok(());
     };
-    if claims.client_id != client.client_id {
+    if claims.client_id != client.client_id.as_str() {
         return Err(Error::invalid_request(
             "the token was not issued to this client",
         ));
@@ -111,11 +105,7 @@ pub async fn introspect(
     now_secs: i64,
 ) -> Result<Option<AccessClaims>, Error> {
     let client = authenticate(auth, &req.credentials, caller, now_secs * 1000).await?;
-    if !client
-        .allowed_scopes
-        .split(' ')
-        .any(|s| s == INTROSPECT_SCOPE)
-    {
+    if !client.allowed_scopes.contains(INTROSPECT_SCOPE) {
         return Err(Error::AccessDenied("this client may not introspect tokens"));
     }
     let Ok(claims) = auth.tokens.inspect_access_token(&req.token, now_secs) else {

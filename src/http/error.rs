@@ -30,6 +30,12 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<crate::wire::Error> for ApiError {
+    fn from(e: crate::wire::Error) -> Self {
+        Self(e.into())
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)

@@ -1,8 +1,6 @@
 //! Cross-cutting response behaviour, set in one place: security headers, a request id, a JSON
 //! body for every error the framework produces itself, and one log line per request.
 
-use std::time::Instant;
-
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -58,7 +56,7 @@ pub async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let started = Instant::now();
+    let started = crate::clock::instant();
     let id = req
         .headers()
         .get(&REQUEST_ID)

@@ -6,6 +6,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::AppState;
 use crate::http::routes::{customer, discovery, health, profile, revocation, token, widgets};
+use crate::wire::login::{LoginForm, SessionMode};
+use crate::wire::profile_request::ProfileBody;
+use crate::wire::token_request::{TokenForm, TokenOperationForm};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +26,7 @@ use crate::http::routes::{customer, discovery, health, profile, revocation, toke
         widgets::token,
         widgets::config,
     ),
-    components(schemas(token::TokenResponse, token::TokenForm, customer::LoginResponse, customer::LoginForm, customer::SessionParam, crate::http::error::ErrorBody, profile::ProfileBody, revocation::TokenOperationForm, revocation::Introspection)),
+    components(schemas(token::TokenResponse, TokenForm, customer::LoginResponse, LoginForm, SessionMode, crate::http::error::ErrorBody, ProfileBody, TokenOperationForm, revocation::Introspection)),
     modifiers(&Security)
 )]
 struct ApiDoc;

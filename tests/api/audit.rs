@@ -1,19 +1,16 @@
 //! The audit trail: events for every security-relevant act, with source and request id, and
 //! nothing secret in any column.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
 backend_test! {
     async fn a_full_flow_leaves_a_trail_without_secrets(backend) {
         let app = TestApp::spawn(backend).await;
         let secret = app.create_client("desk", "profile:read").await;
-        let key = app.create_api_key(&["getprofile"]).await;
-        let customer = app.create_customer("ada", "correct horse battery").await;
+        let (key, customer) = app.create_key_and_customer().await;
         let res = app.http.post(app.url("/access_token")).header("x-request-id", "req-123")
             .header("content-type", "application/x-www-form-urlencoded")
             .header("authorization", basic("desk", &secret)).body("grant_type=client_credentials").send().await.unwrap();
@@ -59,20 +56,14 @@ backend_test! {
         let app = TestApp::spawn(backend).await;
         app.create_client("desk", "a").await;
         app.create_client("desk2", "a").await;
-        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(["audit", "tail", "--since", "10m"])
-            .env_clear()
-            .env("DATABASE_URL", &app.db.url)
-            .output()
-            .unwrap();
+        let out = run_tollgate(&app.db, &["audit", "tail", "--since", "10m"], None);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["event"], "client_created");
         assert_eq!(lines[1]["client_id"], "desk2");
         assert!(lines[0]["at"].as_str().unwrap().ends_with('Z'));
-        let bad = Command::new(env!("CARGO_BIN_EXE_tollgate")).args(["audit", "tail", "--since", "yesterday"])
-            .env_clear().env("DATABASE_URL", &app.db.url).output().unwrap();
+        let bad = run_tollgate(&app.db, &["audit", "tail", "--since", "yesterday"], None);
         assert!(!bad.status.success());
     }
 }

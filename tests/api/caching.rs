@@ -4,28 +4,15 @@
 use std::time::{Duration, Instant};
 
 use crate::backend_test;
-use crate::helpers::*;
-use tollgate::domain::hashing::{bind, hash_now};
+use crate::support::*;
+use tollgate::security::hashing::{bind, hash_now};
 
 const BOUND: Duration = Duration::from_secs(5);
 
-/// Repeats `probe` until it returns true; returns how long that took.
-async fn within_bound<F, Fut>(mut probe: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if probe().await {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < BOUND + Duration::from_secs(1),
-            "the change did not arrive within {BOUND:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Repeats `probe` until it returns true, for at most the bound and a second of slack;
+/// returns how long that took.
+async fn within_bound(probe: impl AsyncFnMut() -> bool) -> Duration {
+    eventually(BOUND + Duration::from_secs(1), "the change", probe).await
 }
 
 backend_test! {
@@ -45,8 +32,7 @@ backend_test! {
     }
 
     async fn a_disabled_client_stops_working_on_another_instance_within_five_seconds(backend) {
-        let first = TestApp::spawn(backend).await;
-        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let (first, second) = TestApp::spawn_two(backend).await;
         let secret = first.create_client("p1", "a").await;
         assert_eq!(second.token_status("p1", &secret).await, 200);
         assert_eq!(second.state.authority.clients.len(), 1);
@@ -56,8 +42,7 @@ backend_test! {
     }
 
     async fn a_rotated_secret_takes_over_within_five_seconds(backend) {
-        let first = TestApp::spawn(backend).await;
-        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let (first, second) = TestApp::spawn_two(backend).await;
         let old = first.create_client("p1", "a").await;
         assert_eq!(second.token_status("p1", &old).await, 200);
         let new = "a-brand-new-secret-of-enough-length";
@@ -98,8 +83,7 @@ backend_test! {
 
         // The same for an API key.
         let token = app.token("burst", &secret, "profile:read").await;
-        let key = app.create_api_key(&["getprofile"]).await;
-        let customer = app.create_customer("ada", "correct horse battery").await;
+        let (key, customer) = app.create_key_and_customer().await;
         let before = hasher.submitted();
         let statuses = send_all(24, "/getprofile", vec![("api-key", key), ("authorization", format!("Bearer {token}")),
             ("x-customer-id", customer)], "").await;
@@ -108,16 +92,11 @@ backend_test! {
     }
 
     async fn a_revoked_api_key_stops_working_within_five_seconds(backend) {
-        let first = TestApp::spawn(backend).await;
-        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let (first, second) = TestApp::spawn_two(backend).await;
         let secret = first.create_client("p1", "profile:read").await;
         let token = second.token("p1", &secret, "profile:read").await;
-        let key = first.create_api_key(&["getprofile"]).await;
-        let customer = first.create_customer("ada", "correct horse battery").await;
-        let status = || async {
-            second.http.post(second.url("/getprofile")).bearer_auth(&token).header("api-key", &key)
-                .header("X-Customer-Id", &customer).send().await.unwrap().status().as_u16()
-        };
+        let (key, customer) = first.create_key_and_customer().await;
+        let status = || second.profile_status(&token, &key, &customer);
         assert_eq!(status().await, 200);
         assert_eq!(second.state.authority.api_keys.len(), 1);
         first.db.sql("UPDATE api_keys SET revoked_at = 1").await;
@@ -127,14 +106,7 @@ backend_test! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_clients_are_served_without_the_database_and_not_past_the_bound() {
-    let db = std::sync::Arc::new(TestDb::create(Backend::Postgres).await);
-    let proxy = Proxy::start(host_port(&db.url)).await;
-    let via_proxy = via_port(&db.url, proxy.port);
-    let app = TestApp::spawn_on(db.clone(), |s| {
-        s.database_url = secrecy::SecretString::from(via_proxy.clone());
-        s.db_acquire_timeout_ms = 300;
-    })
-    .await;
+    let (app, proxy) = TestApp::spawn_behind_proxy(300).await;
     let secret = app.create_client("p1", "a").await;
     assert_eq!(app.token_status("p1", &secret).await, 200);
 

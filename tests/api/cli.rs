@@ -1,53 +1,31 @@
 //! The `tollgate` binary's provisioning commands, run as an admin would run them.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
-fn tollgate(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tollgate");
-    let mut pipe = child.stdin.take().unwrap();
-    if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes()).unwrap();
-    }
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
+/// What a provisioning command printed: one JSON object on one line, as scripts read it.
 fn json_out(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let value = json_of(out);
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert_eq!(text.lines().count(), 1, "one JSON object: {text}");
-    serde_json::from_str(&text).unwrap()
+    value
 }
 
 backend_test! {
     async fn created_clients_api_keys_and_customers_work_end_to_end(backend) {
         let db = std::sync::Arc::new(TestDb::create(backend).await);
-        let client = json_out(&tollgate(&db, &["client", "create", "--id", "desk", "--scope", "profile:read"], None));
+        let client = json_out(&run_tollgate(&db, &["client", "create", "--id", "desk", "--scope", "profile:read"], None));
         assert_eq!(client["client_id"], "desk");
         let secret = client["client_secret"].as_str().unwrap().to_owned();
         assert!(secret.len() >= 43, "256 bits of secret");
-        let key = json_out(&tollgate(&db, &["apikey", "create", "--name", "desk"], None));
+        let key = json_out(&run_tollgate(&db, &["apikey", "create", "--name", "desk"], None));
         let api_key = key["api_key"].as_str().unwrap().to_owned();
-        let customer = json_out(&tollgate(&db, &["customer", "create", "--username", "ada", "--password-stdin",
+        let customer = json_out(&run_tollgate(&db, &["customer", "create", "--username", "ada", "--password-stdin",
             "--name", "Ada", "--email", "ada@example.com", "--attributes", "{\"tier\":\"gold\"}"], Some("correct horse battery\n")));
         let customer_id = customer["customer_id"].as_str().unwrap().to_owned();
 
@@ -67,7 +45,7 @@ backend_test! {
 
     async fn sql_output_applied_as_a_provisioning_migration_gives_a_working_client(backend) {
         let db = std::sync::Arc::new(TestDb::create(backend).await);
-        let out = tollgate(&db, &["client", "create", "--id", "partner-2", "--scope", "profile:read chat", "--sql"], None);
+        let out = run_tollgate(&db, &["client", "create", "--id", "partner-2", "--scope", "profile:read chat", "--sql"], None);
         assert!(out.status.success());
         let sql = String::from_utf8(out.stdout).unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -79,9 +57,9 @@ backend_test! {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("0001_partner_2.sql"), &sql).unwrap();
         let dir_s = dir.to_str().unwrap();
-        let report = json_out(&tollgate(&db, &["migrate", "--provisioning", dir_s], None));
+        let report = json_out(&run_tollgate(&db, &["migrate", "--provisioning", dir_s], None));
         assert_eq!(report["provisioning"]["applied"], serde_json::json!(["0001_partner_2.sql"]));
-        let again = json_out(&tollgate(&db, &["migrate", "--provisioning", dir_s], None));
+        let again = json_out(&run_tollgate(&db, &["migrate", "--provisioning", dir_s], None));
         assert_eq!(again["provisioning"]["applied"], serde_json::json!([]), "applied once only");
 
         let app = TestApp::spawn_on(db.clone(), |_| {}).await;
@@ -89,7 +67,7 @@ backend_test! {
 
         // A migration edited after it ran is refused, not silently skipped.
         std::fs::write(dir.join("0001_partner_2.sql"), format!("{sql}\n-- edited")).unwrap();
-        let out = tollgate(&db, &["migrate", "--provisioning", dir_s], None);
+        let out = run_tollgate(&db, &["migrate", "--provisioning", dir_s], None);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("changed after it was applied"));
         let _ = std::fs::remove_dir_all(dir);
@@ -105,28 +83,22 @@ backend_test! {
             (vec!["customer", "create", "--username", "ada", "--password-stdin", "--attributes", "[1]"], Some("long enough pw\n"), "JSON object"),
         ];
         for (args, stdin, expected) in cases {
-            let out = tollgate(&db, &args, stdin);
+            let out = run_tollgate(&db, &args, stdin);
             assert!(!out.status.success(), "{args:?}");
             assert!(out.stdout.is_empty(), "{args:?}");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains(expected), "{args:?}: {err}");
         }
         // A duplicate is refused, and the first client is intact.
-        json_out(&tollgate(&db, &["client", "create", "--id", "dup", "--scope", "a"], None));
-        let out = tollgate(&db, &["client", "create", "--id", "dup", "--scope", "a"], None);
+        json_out(&run_tollgate(&db, &["client", "create", "--id", "dup", "--scope", "a"], None));
+        let out = run_tollgate(&db, &["client", "create", "--id", "dup", "--scope", "a"], None);
         assert!(!out.status.success());
     }
 }
 
-async fn eventually(mut probe: impl AsyncFnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !probe().await {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(5),
-            "not within 5 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+/// Waits, as long as the five seconds the caches may lag, for every instance to see a change.
+async fn eventually_seen(probe: impl AsyncFnMut() -> bool) {
+    eventually(Duration::from_secs(5), "the change", probe).await;
 }
 
 backend_test! {
@@ -134,14 +106,14 @@ backend_test! {
         let app = TestApp::spawn(backend).await;
         let old = app.create_client("desk", "a").await;
         assert_eq!(app.token_status("desk", &old).await, 200);
-        let out = json_out(&tollgate(&app.db, &["client", "rotate-secret", "--id", "desk", "--old-valid-for", "1h"], None));
+        let out = json_out(&run_tollgate(&app.db, &["client", "rotate-secret", "--id", "desk", "--old-valid-for", "1h"], None));
         let new = out["client_secret"].as_str().unwrap().to_owned();
         assert_ne!(new, old);
         assert!(out["old_secret_valid_until"].as_str().unwrap().ends_with('Z'));
         // Within 5 s (cache epoch) both are accepted, on any instance.
         let second = TestApp::spawn_on(app.db.clone(), |_| {}).await;
         for instance in [&app, &second] {
-            eventually(async || instance.token_status("desk", &new).await == 200).await;
+            eventually_seen(async || instance.token_status("desk", &new).await == 200).await;
             assert_eq!(instance.token_status("desk", &old).await, 200);
         }
         // An hour later the old one is over, even where it sits in a cache.
@@ -151,17 +123,16 @@ backend_test! {
     }
 
     async fn revoke_secret_ends_the_old_secret_everywhere_within_five_seconds(backend) {
-        let app = TestApp::spawn(backend).await;
-        let second = TestApp::spawn_on(app.db.clone(), |_| {}).await;
+        let (app, second) = TestApp::spawn_two(backend).await;
         let old = app.create_client("desk", "a").await;
-        let out = json_out(&tollgate(&app.db, &["client", "rotate-secret", "--id", "desk"], None));
+        let out = json_out(&run_tollgate(&app.db, &["client", "rotate-secret", "--id", "desk"], None));
         let new = out["client_secret"].as_str().unwrap().to_owned();
-        eventually(async || second.token_status("desk", &old).await == 200).await;
-        let out = json_out(&tollgate(&app.db, &["client", "revoke-secret", "--id", "desk"], None));
+        eventually_seen(async || second.token_status("desk", &old).await == 200).await;
+        let out = json_out(&run_tollgate(&app.db, &["client", "revoke-secret", "--id", "desk"], None));
         assert_eq!(out["previous_secrets_revoked"], 1);
-        eventually(async || second.token_status("desk", &old).await == 401).await;
+        eventually_seen(async || second.token_status("desk", &old).await == 401).await;
         assert_eq!(second.token_status("desk", &new).await, 200);
-        let bad = tollgate(&app.db, &["client", "rotate-secret", "--id", "nobody"], None);
+        let bad = run_tollgate(&app.db, &["client", "rotate-secret", "--id", "nobody"], None);
         assert!(!bad.status.success());
         assert!(String::from_utf8_lossy(&bad.stderr).contains("no client nobody"));
     }
@@ -171,33 +142,30 @@ backend_test! {
         let secret = app.create_client("desk", "profile:read").await;
         let token = app.token("desk", &secret, "profile:read").await;
         let customer = app.create_customer("ada", "correct horse battery").await;
-        let key = json_out(&tollgate(&app.db, &["apikey", "create", "--name", "desk"], None))["api_key"].as_str().unwrap().to_owned();
-        let other = json_out(&tollgate(&app.db, &["apikey", "create", "--name", "desk"], None))["api_key"].as_str().unwrap().to_owned();
-        let status = |k: String| {
-            let req = app.http.post(app.url("/getprofile")).bearer_auth(&token).header("api-key", k).header("X-Customer-Id", &customer);
-            async move { req.send().await.unwrap().status().as_u16() }
-        };
-        assert_eq!(status(key.clone()).await, 200);
+        let key = json_out(&run_tollgate(&app.db, &["apikey", "create", "--name", "desk"], None))["api_key"].as_str().unwrap().to_owned();
+        let other = json_out(&run_tollgate(&app.db, &["apikey", "create", "--name", "desk"], None))["api_key"].as_str().unwrap().to_owned();
+        assert_eq!(app.profile_status(&token, &key, &customer).await, 200);
         let prefix = key.split('_').nth(1).unwrap().to_owned();
-        let out = json_out(&tollgate(&app.db, &["apikey", "revoke", "--prefix", &prefix], None));
+        let out = json_out(&run_tollgate(&app.db, &["apikey", "revoke", "--prefix", &prefix], None));
         assert_eq!(out["revoked"], true);
-        eventually(async || status(key.clone()).await == 401).await;
-        assert_eq!(status(other).await, 200, "a partner's other keys keep working");
-        assert!(!tollgate(&app.db, &["apikey", "revoke", "--prefix", &prefix], None).status.success(), "already revoked");
+        eventually_seen(async || app.profile_status(&token, &key, &customer).await == 401).await;
+        assert_eq!(app.profile_status(&token, &other, &customer).await, 200, "a partner's other keys keep working");
+        assert!(!run_tollgate(&app.db, &["apikey", "revoke", "--prefix", &prefix], None).status.success(), "already revoked");
     }
 }
 
 #[test]
 fn help_never_prints_secrets() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["client", "create", "--help"])
-        .env(
-            "TOLLGATE_MASTER_KEY",
-            "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=",
-        )
-        .env("DATABASE_URL", "postgres://user:hunter2@localhost/db")
-        .output()
-        .unwrap();
+    let out = tollgate_command(
+        "postgres://user:hunter2@localhost/db",
+        &["client", "create", "--help"],
+    )
+    .env(
+        "TOLLGATE_MASTER_KEY",
+        "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=",
+    )
+    .output()
+    .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--secret-stdin"));
     assert!(!text.contains("hunter2") && !text.contains("c2VjcmV0"));

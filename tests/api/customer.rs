@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
 const CUSTOMER_AUD: &str = "http://tollgate.test/customer";
 

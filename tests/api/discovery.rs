@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::helpers::*;
-use tollgate::domain::keys::Alg;
+use crate::support::*;
+use tollgate::security::keys::Alg;
 
 backend_test! {
     async fn metadata_follows_rfc_8414(backend) {
@@ -46,7 +46,7 @@ backend_test! {
 
     async fn the_openapi_document_lists_every_endpoint(backend) {
         let app = TestApp::spawn(backend).await;
-        let doc: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let doc: Value = send_json(app.http.get(app.url("/openapi.json"))).await;
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
         for path in ["/access_token", "/customer_authenticate", "/getprofile", "/.well-known/oauth-authorization-server",
                      "/.well-known/jwks.json", "/healthz", "/readyz", "/revoke", "/introspect"] {
@@ -66,8 +66,7 @@ backend_test! {
     }
 
     async fn keys_are_shared_by_instances_on_one_database(backend) {
-        let first = TestApp::spawn(backend).await;
-        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let (first, second) = TestApp::spawn_two(backend).await;
         assert_eq!(first.jwks().await, second.jwks().await);
         let secret = first.create_client("p1", "profile:read").await;
         let token = second.token("p1", &secret, "profile:read").await;

@@ -5,9 +5,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::helpers::*;
+use crate::support::*;
 
 struct Server {
     child: Child,
@@ -23,39 +21,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Value {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", &db.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        pipe.write_all(s.as_bytes()).unwrap();
-    }
-    drop(pipe);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 async fn start(backend: Backend, rust_log: &str) -> Server {
     let db = TestDb::create(backend).await;
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .arg("serve")
-        .env_clear()
-        .env("DATABASE_URL", &db.url)
+    let child = tollgate_command(&db.url, &["serve"])
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TOLLGATE_MASTER_KEY", {
-            use secrecy::ExposeSecret;
-            test_master_key().expose_secret().to_owned()
-        })
         .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -83,7 +53,7 @@ fn sigterm(child: &Child) {
 async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let mut srv = start(Backend::Postgres, "trace").await;
     let http = reqwest::Client::new();
-    let client = cli(
+    let client = tollgate_json(
         &srv.db,
         &[
             "client",
@@ -96,22 +66,12 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         None,
     );
     let secret = client["client_secret"].as_str().unwrap().to_owned();
-    let api_key = cli(&srv.db, &["apikey", "create", "--name", "desk"], None)["api_key"]
+    let api_key = tollgate_json(&srv.db, &["apikey", "create", "--name", "desk"], None)["api_key"]
         .as_str()
         .unwrap()
         .to_owned();
     let password = "correct horse battery staple";
-    let customer = cli(
-        &srv.db,
-        &[
-            "customer",
-            "create",
-            "--username",
-            "ada",
-            "--password-stdin",
-        ],
-        Some(password),
-    )["customer_id"]
+    let customer = create_customer_by_cli(&srv.db, "ada", password)["customer_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -122,20 +82,15 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
             .body(body)
     };
 
-    let token: Value = post(
+    let token = send_json(post(
         "/access_token",
         form(&[
             ("grant_type", "client_credentials"),
             ("client_id", "desk"),
             ("client_secret", &secret),
         ]),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    ))
+    .await;
     let token = token["access_token"].as_str().unwrap().to_owned();
     post("/access_token", "grant_type=client_credentials".into())
         .header("authorization", basic("desk", &secret))
@@ -147,16 +102,11 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         .send()
         .await
         .unwrap();
-    let login: Value = post(
+    let login = send_json(post(
         "/customer_authenticate",
         form(&[("username", "ada"), ("password", password)]),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    ))
+    .await;
     let customer_jwt = login["JWT"].as_str().unwrap().to_owned();
     post(
         "/customer_authenticate",
@@ -228,17 +178,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let mut srv = start(Backend::Sqlite, "warn").await;
-    cli(
-        &srv.db,
-        &[
-            "customer",
-            "create",
-            "--username",
-            "ada",
-            "--password-stdin",
-        ],
-        Some("correct horse battery"),
-    );
+    create_customer_by_cli(&srv.db, "ada", "correct horse battery");
     let http = reqwest::Client::new();
     // Twelve logins queue on one hashing thread: ~0.2 s of work in flight when SIGTERM lands.
     let in_flight: Vec<_> = (0..12)

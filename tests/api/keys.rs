@@ -1,63 +1,26 @@
 //! Signing-key rotation: the next key is published before it signs, the old one stays
 //! published until its tokens have expired, and every instance follows within seconds.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
-fn tollgate(db: &TestDb, args: &[&str]) -> Value {
-    use secrecy::ExposeSecret;
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", &db.url)
-        .env("TOLLGATE_MASTER_KEY", test_master_key().expose_secret())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
-
+/// Waits up to five seconds for `app`'s JWK Set to satisfy `ok`.
 async fn wait_for(app: &TestApp, what: &str, mut ok: impl FnMut(&Value) -> bool) {
-    let start = Instant::now();
-    loop {
-        if ok(&app.jwks().await) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{what} not within 5 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(5), what, async || ok(&app.jwks().await)).await;
 }
 
 backend_test! {
     async fn a_rotated_key_is_published_first_signs_later_and_the_old_one_stays_until_its_tokens_expire(backend) {
-        let app = TestApp::spawn(backend).await;
-        let second = TestApp::spawn_on(app.db.clone(), |_| {}).await;
+        let (app, second) = TestApp::spawn_two(backend).await;
         let secret = app.create_client("desk", "profile:read").await;
         let old_token = app.token("desk", &secret, "profile:read").await;
         let old_kid = header(&old_token)["kid"].as_str().unwrap().to_owned();
 
-        let rotation = tollgate(&app.db, &["keys", "rotate", "--publish-ahead", "1h"]);
+        let rotation = tollgate_json(&app.db, &["keys", "rotate", "--publish-ahead", "1h"], None);
         let new_kid = rotation["kid"].as_str().unwrap().to_owned();
         assert_eq!(rotation["retiring"], serde_json::json!([old_kid]));
         // Published on every instance within 5 s, before it signs anything.
@@ -66,7 +29,7 @@ backend_test! {
             let t = instance.token("desk", &secret, "profile:read").await;
             assert_eq!(header(&t)["kid"], old_kid.as_str(), "the next key signs too early");
         }
-        let listed = tollgate(&app.db, &["keys", "list"]);
+        let listed = tollgate_json(&app.db, &["keys", "list"], None);
         let state = |kid: &str| listed["keys"].as_array().unwrap().iter()
             .find(|k| k["kid"] == kid).unwrap()["state"].as_str().unwrap().to_owned();
         assert_eq!((state(&old_kid), state(&new_kid)), ("active".to_owned(), "next".to_owned()));

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
 const REDIS: &str = "127.0.0.1:6379";
 

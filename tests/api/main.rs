@@ -1,8 +1,13 @@
 //! One integration-test binary: the real server on a random port, a fresh database per test,
-//! every test on PostgreSQL and on SQLite.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! every test on PostgreSQL and on SQLite. The harness is in `support/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
-mod helpers;
+mod support;
 
 mod audit;
 mod caching;

@@ -1,14 +1,10 @@
 //! `POST /getprofile`: API key + bearer token with profile:read + a named customer.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
 struct Partner {
     app: TestApp,
@@ -29,8 +25,7 @@ async fn partner_with(
     let app = TestApp::spawn_with(backend, tweak).await;
     let secret = app.create_client("desk", "profile:read other").await;
     let token = app.token("desk", &secret, "profile:read").await;
-    let api_key = app.create_api_key(&["getprofile"]).await;
-    let customer_id = app.create_customer("ada", "correct horse battery").await;
+    let (api_key, customer_id) = app.create_key_and_customer().await;
     let customer_token = app.customer_token("ada", "correct horse battery").await;
     Partner {
         app,
@@ -84,17 +79,6 @@ async fn expect_invalid_token(res: reqwest::Response, what: &str) {
     );
 }
 
-/// A token with `claims` signed by a key tollgate does not have, under tollgate's own kid.
-fn forged(kid: &str, claims: &Value) -> String {
-    let rng = SystemRandom::new();
-    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let key = jsonwebtoken::EncodingKey::from_ec_der(doc.as_ref());
-    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    h.typ = Some("at+jwt".into());
-    h.kid = Some(kid.into());
-    jsonwebtoken::encode(&h, claims, &key).unwrap()
-}
-
 backend_test! {
     async fn a_partner_reads_a_profile_every_documented_way(backend) {
         let p = partner(backend).await;
@@ -132,11 +116,11 @@ backend_test! {
         let mut parts: Vec<String> = p.token.split('.').map(str::to_owned).collect();
         let mut c = claims(&p.token);
         c["scope"] = json!("profile:read admin");
-        parts[1] = URL_SAFE_NO_PAD.encode(c.to_string());
+        parts[1] = base64_url(c.to_string().as_bytes());
         let tampered = parts.join(".");
-        let none_header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "at+jwt", "kid": kid}).to_string());
+        let none_header = base64_url(json!({"alg": "none", "typ": "at+jwt", "kid": kid}).to_string().as_bytes());
         let alg_none = format!("{none_header}.{}.", parts[1]);
-        let hs_header = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}).to_string());
+        let hs_header = base64_url(json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}).to_string().as_bytes());
         let alg_confusion = format!("{hs_header}.{}.{}", parts[1], parts[2]);
         let wrongly_signed = forged(&kid, &claims(&p.token));
         let bad = vec![
@@ -155,13 +139,7 @@ backend_test! {
 
     async fn a_token_for_another_audience_is_refused(backend) {
         let p = partner(backend).await;
-        let secret = p.app.create_client_with(tollgate::domain::provisioning::NewClient {
-            client_id: "elsewhere".into(),
-            scopes: "profile:read".into(),
-            default_scopes: None,
-            audience: Some("https://other-api.example".into()),
-            secret: None,
-        }).await;
+        let secret = p.app.create_client_for_audience("elsewhere", "profile:read", "https://other-api.example").await;
         let token = p.app.token("elsewhere", &secret, "profile:read").await;
         expect_invalid_token(p.with_token(&token).send().await.unwrap(), "foreign audience").await;
     }
@@ -217,7 +195,7 @@ backend_test! {
         let mut parts: Vec<String> = p.customer_token.split('.').map(str::to_owned).collect();
         let mut c = claims(&p.customer_token);
         c["sub"] = json!(uuid::Uuid::new_v4().to_string());
-        parts[1] = URL_SAFE_NO_PAD.encode(c.to_string());
+        parts[1] = base64_url(c.to_string().as_bytes());
         let tampered = parts.join(".");
         for (what, token) in [("tampered", tampered), ("access token as customer token", p.token.clone())] {
             let res = p.request("/getprofile").header("api-key", &p.api_key).bearer_auth(&p.token)

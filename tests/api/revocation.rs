@@ -1,11 +1,11 @@
 //! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
 async fn introspect(app: &TestApp, auth: (&str, &str), token: &str) -> (u16, Value) {
     let res = app
@@ -15,40 +15,23 @@ async fn introspect(app: &TestApp, auth: (&str, &str), token: &str) -> (u16, Val
     (status, res.json().await.unwrap())
 }
 
-async fn profile_status(app: &TestApp, token: &str, key: &str, customer: &str) -> u16 {
-    app.http
-        .post(app.url("/getprofile"))
-        .bearer_auth(token)
-        .header("api-key", key)
-        .header("X-Customer-Id", customer)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 backend_test! {
     async fn a_revoked_token_is_refused_here_and_on_another_instance_within_five_seconds(backend) {
-        let first = TestApp::spawn(backend).await;
-        let second = TestApp::spawn_on(first.db.clone(), |_| {}).await;
+        let (first, second) = TestApp::spawn_two(backend).await;
         let secret = first.create_client("desk", "profile:read").await;
         let token = first.token("desk", &secret, "profile:read").await;
-        let key = first.create_api_key(&["getprofile"]).await;
-        let customer = first.create_customer("ada", "correct horse battery").await;
-        assert_eq!(profile_status(&second, &token, &key, &customer).await, 200);
+        let (key, customer) = first.create_key_and_customer().await;
+        assert_eq!(second.profile_status(&token, &key, &customer).await, 200);
 
         let res = first.post_form("/revoke", Some(("desk", &secret)), &form(&[("token", &token), ("token_type_hint", "access_token")])).await;
         assert_eq!(res.status(), 200);
-        assert_eq!(profile_status(&first, &token, &key, &customer).await, 401, "at once where it was revoked");
-        let start = Instant::now();
-        while profile_status(&second, &token, &key, &customer).await != 401 {
-            assert!(start.elapsed() < Duration::from_secs(5), "not revoked on the second instance in 5 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        assert_eq!(first.profile_status(&token, &key, &customer).await, 401, "at once where it was revoked");
+        eventually(Duration::from_secs(5), "revoked on the second instance", async || {
+            second.profile_status(&token, &key, &customer).await == 401
+        }).await;
         // Other tokens of the same client are untouched.
         let fresh = first.token("desk", &secret, "profile:read").await;
-        assert_eq!(profile_status(&second, &fresh, &key, &customer).await, 200);
+        assert_eq!(second.profile_status(&fresh, &key, &customer).await, 200);
     }
 
     async fn revocation_needs_the_owning_client(backend) {
@@ -118,7 +101,7 @@ backend_test! {
 
     async fn metadata_lists_revocation_and_introspection(backend) {
         let app = TestApp::spawn(backend).await;
-        let m: Value = app.http.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+        let m: Value = send_json(app.http.get(app.url("/.well-known/oauth-authorization-server"))).await;
         assert_eq!(m["revocation_endpoint"], "http://tollgate.test/revoke");
         assert_eq!(m["introspection_endpoint"], "http://tollgate.test/introspect");
     }

@@ -4,19 +4,12 @@
 use std::time::{Duration, Instant};
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_gives_503_and_the_server_recovers_by_itself() {
     // PostgreSQL only: an embedded SQLite file has no connection to lose.
-    let db = std::sync::Arc::new(TestDb::create(Backend::Postgres).await);
-    let proxy = Proxy::start(host_port(&db.url)).await;
-    let via_proxy = via_port(&db.url, proxy.port);
-    let app = TestApp::spawn_on(db.clone(), |s| {
-        s.database_url = secrecy::SecretString::from(via_proxy.clone());
-        s.db_acquire_timeout_ms = 500;
-    })
-    .await;
+    let (app, proxy) = TestApp::spawn_behind_proxy(500).await;
     app.create_customer("ada", "correct horse battery").await;
     assert_eq!(
         app.login("ada", "correct horse battery").await.status(),

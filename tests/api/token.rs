@@ -8,7 +8,7 @@ use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::helpers::*;
+use crate::support::*;
 
 async fn oauth2_token(
     app: &TestApp,
@@ -117,13 +117,7 @@ backend_test! {
 
     async fn the_clients_audience_goes_into_aud(backend) {
         let app = TestApp::spawn(backend).await;
-        let secret = app.create_client_with(tollgate::domain::provisioning::NewClient {
-            client_id: "p1".into(),
-            scopes: "a".into(),
-            default_scopes: None,
-            audience: Some("https://api.partner.example".into()),
-            secret: None,
-        }).await;
+        let secret = app.create_client_for_audience("p1", "a", "https://api.partner.example").await;
         let jwt = app.token("p1", &secret, "a").await;
         assert_eq!(claims(&jwt)["aud"], "https://api.partner.example");
     }

@@ -1,16 +1,17 @@
 //! `POST /customer_authenticate`: customer login for a customer token.
 
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::config::SessionMode;
-use crate::domain::Error;
-use crate::domain::customer_login::{self, LoginRequest};
-use crate::domain::form::Form;
+use crate::domain::audit::Caller;
+use crate::domain::customer_login;
+use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::{AppState, caller, header};
+use crate::http::extract::Parsed;
+use crate::wire::login::{LoginForm, LoginRequest, SessionMode, session_mode};
 
 /// All three fields are strings: the shape partner platforms already parse.
 #[derive(Serialize, ToSchema)]
@@ -24,30 +25,10 @@ pub struct LoginResponse {
     pub expires_in: String,
 }
 
-/// `?session=`: whether to also set the session cookie.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum SessionParam {
-    Cookie,
-    None,
-}
-
-/// The login fields, as a form or a JSON object.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct LoginForm {
-    #[schema(min_length = 1, max_length = 256)]
-    username: String,
-    #[schema(min_length = 1, max_length = 1024)]
-    password: String,
-}
-
 #[utoipa::path(
     post,
     path = "/customer_authenticate",
-    params(("session" = Option<SessionParam>, Query, description = "`cookie` also sets the token as an HttpOnly session cookie")),
+    params(("session" = Option<SessionMode>, Query, description = "`cookie` also sets the token as an HttpOnly session cookie")),
     request_body(content(
         (LoginForm = "application/x-www-form-urlencoded"),
         (LoginForm = "application/json"),
@@ -62,30 +43,21 @@ pub struct LoginForm {
 )]
 pub async fn authenticate(
     req: HttpRequest,
-    body: web::Bytes,
+    Parsed(login): Parsed<LoginRequest>,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let session = session_mode(req.query_string(), state.customer_session)?;
-    let login = LoginRequest::parse(header(&req, "content-type")?, &body)?;
-    let issued = customer_login::login(
-        &state.authority,
-        login,
-        &caller(&req),
-        state.clock.now_millis(),
-    )
-    .await?;
+    let now = state.clock.now_millis();
+    let issued = customer_login::login(&state.authority, login, &caller, now).await?;
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
     if session == SessionMode::Cookie {
-        // Secure + HttpOnly: the cookie travels only over HTTPS and never reaches scripts;
-        // Lax keeps it on same-site widget requests and off cross-site POSTs.
-        res.insert_header((
-            header::SET_COOKIE,
-            format!(
-                "{}={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
-                state.session_cookie_name, issued.token, issued.expires_in
-            ),
+        res.cookie(session_cookie(
+            state.session_cookie_name.clone(),
+            issued.token.clone(),
+            issued.expires_in,
         ));
     }
     Ok(res.json(LoginResponse {
@@ -95,12 +67,17 @@ pub async fn authenticate(
     }))
 }
 
-fn session_mode(query: &str, default: SessionMode) -> Result<SessionMode, ApiError> {
-    let form = Form::parse(query.as_bytes()).map_err(|e| ApiError(Error::InvalidRequest(e)))?;
-    match form.get("session") {
-        None => Ok(default),
-        Some(s) => s
-            .parse()
-            .map_err(|_| ApiError(Error::invalid_request("session must be cookie or none"))),
-    }
+/// A cookie holding a signed token: Secure + HttpOnly, so it travels only over HTTPS and never
+/// reaches scripts; SameSite=Lax keeps it on same-site widget requests and off cross-site
+/// POSTs. Used for the customer session and the anonymous visitor alike.
+pub fn session_cookie(name: String, token: String, max_age_secs: u64) -> Cookie<'static> {
+    Cookie::build(name, token)
+        .path("/")
+        .max_age(Duration::seconds(
+            i64::try_from(max_age_secs).unwrap_or(i64::MAX),
+        ))
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Lax)
+        .finish()
 }

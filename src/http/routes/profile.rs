@@ -1,25 +1,12 @@
 //! `POST /getprofile`: a customer's profile, for a partner holding an API key and a token.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 
-use crate::domain::Error;
-use crate::domain::profile::{self, ProfileRequest, RawProfileRequest};
+use crate::domain::profile;
+use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::{AppState, header};
-
-/// One way to name the customer (the headers are the others); exactly one must be used.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ProfileBody {
-    /// A customer token from /customer_authenticate.
-    #[schema(min_length = 1)]
-    customer_token: Option<String>,
-    /// The opaque customer id.
-    #[schema(
-        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )]
-    customer_id: Option<String>,
-}
+use crate::http::extract::Parsed;
+use crate::wire::profile_request::{ProfileBody, ProfileRequest};
 
 #[utoipa::path(
     post,
@@ -42,27 +29,9 @@ pub struct ProfileBody {
     )
 )]
 pub async fn get(
-    req: HttpRequest,
-    body: web::Bytes,
+    Parsed(request): Parsed<ProfileRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let api_key = match (header(&req, "api-key")?, header(&req, "x-api-key")?) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError(Error::invalid_request(
-                "api-key and x-api-key differ",
-            )));
-        }
-        (a, b) => a.or(b),
-    };
-    let raw = RawProfileRequest {
-        authorization: header(&req, "authorization")?,
-        api_key,
-        customer_auth: header(&req, "customer-auth")?,
-        customer_id_header: header(&req, "x-customer-id")?,
-        content_type: header(&req, "content-type")?,
-        body: &body,
-    };
-    let request = ProfileRequest::parse(&raw);
     let profile = profile::get_profile(&state.authority, request, state.clock.now_secs()).await?;
     Ok(HttpResponse::Ok().json(profile))
 }

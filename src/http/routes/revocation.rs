@@ -1,41 +1,17 @@
 //! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::domain::audit::Caller;
 use crate::domain::revocation;
-use crate::domain::token_request::{RawTokenRequest, parse_token_operation};
-use crate::domain::tokens::AccessClaims;
+use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::{AppState, caller, header};
-
-fn raw<'a>(req: &'a HttpRequest, body: &'a [u8]) -> Result<RawTokenRequest<'a>, ApiError> {
-    Ok(RawTokenRequest {
-        content_type: header(req, "content-type")?,
-        authorization: header(req, "authorization")?,
-        query: req.query_string(),
-        body,
-    })
-}
-
-/// The form fields of a revocation or introspection request.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct TokenOperationForm {
-    /// The access token in question.
-    #[schema(min_length = 1)]
-    token: String,
-    /// `access_token`; optional and ignored (only access tokens exist here).
-    token_type_hint: Option<String>,
-    /// For `client_secret_post` (empty counts as absent, RFC 6749 §3.1).
-    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
-    client_id: Option<String>,
-    /// For `client_secret_post` (empty counts as absent).
-    client_secret: Option<String>,
-}
+use crate::http::extract::Parsed;
+use crate::security::tokens::AccessClaims;
+use crate::wire::token_request::{TokenOperation, TokenOperationForm};
 
 #[utoipa::path(
     post,
@@ -51,12 +27,11 @@ pub struct TokenOperationForm {
     )
 )]
 pub async fn revoke(
-    req: HttpRequest,
-    body: web::Bytes,
+    Parsed(op): Parsed<TokenOperation>,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let op = parse_token_operation(&raw(&req, &body)?)?;
-    revocation::revoke(&state.authority, op, &caller(&req), state.clock.now_secs()).await?;
+    revocation::revoke(&state.authority, op, &caller, state.clock.now_secs()).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -113,13 +88,12 @@ impl From<AccessClaims> for IntrospectionDetails {
     )
 )]
 pub async fn introspect(
-    req: HttpRequest,
-    body: web::Bytes,
+    Parsed(op): Parsed<TokenOperation>,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let op = parse_token_operation(&raw(&req, &body)?)?;
-    let claims =
-        revocation::introspect(&state.authority, op, &caller(&req), state.clock.now_secs()).await?;
+    let now = state.clock.now_secs();
+    let claims = revocation::introspect(&state.authority, op, &caller, now).await?;
     Ok(match claims {
         Some(c) => HttpResponse::Ok().json(Introspection {
             active: true,

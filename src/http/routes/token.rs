@@ -1,14 +1,16 @@
 //! `POST /access_token`: the client-credentials grant (RFC 6749 §4.4).
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::client_credentials::{self, TokenGrant};
-use crate::domain::token_request::{self, RawTokenRequest};
+use crate::domain::audit::Caller;
+use crate::domain::grant::{self, TokenGrant};
+use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::{AppState, caller, header};
+use crate::http::extract::Parsed;
+use crate::wire::token_request::{TokenForm, TokenRequest};
 
 /// RFC 6749 §5.1, plus the `client_id` and `issued_at` that Apigee-style clients read.
 #[derive(Serialize, ToSchema)]
@@ -38,27 +40,6 @@ impl From<TokenGrant> for TokenResponse {
     }
 }
 
-/// The form fields of a token request. (Deserialize only so that `deny_unknown_fields`
-/// documents `additionalProperties: false`; the server itself ignores unknown parameters, as
-/// RFC 6749 §3.2 requires.)
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct TokenForm {
-    /// Must be `client_credentials` (may also be sent in the query string).
-    #[schema(pattern = "^client_credentials$")]
-    grant_type: String,
-    /// Space-delimited; absent means the client's default scopes. An empty value counts as
-    /// absent, as for every parameter here (RFC 6749 §3.1).
-    #[schema(pattern = "^([\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*)?$")]
-    scope: Option<String>,
-    /// For `client_secret_post` (empty counts as absent).
-    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
-    client_id: Option<String>,
-    /// For `client_secret_post` (empty counts as absent).
-    client_secret: Option<String>,
-}
-
 #[utoipa::path(
     post,
     path = "/access_token",
@@ -73,24 +54,12 @@ pub struct TokenForm {
     )
 )]
 pub async fn issue(
-    req: HttpRequest,
-    body: web::Bytes,
+    Parsed(request): Parsed<TokenRequest>,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let raw = RawTokenRequest {
-        content_type: header(&req, "content-type")?,
-        authorization: header(&req, "authorization")?,
-        query: req.query_string(),
-        body: &body,
-    };
-    let request = token_request::parse(&raw)?;
-    let grant = client_credentials::exchange(
-        &state.authority,
-        request,
-        &caller(&req),
-        state.clock.now_millis(),
-    )
-    .await?;
+    let now = state.clock.now_millis();
+    let grant = grant::exchange(&state.authority, request, &caller, now).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

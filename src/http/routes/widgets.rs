@@ -1,21 +1,98 @@
-//! `/widget_tokens/<name>`: chat-widget tokens (issue 4), with per-profile CORS. Also the
+//! `/widget_tokens/<name>`: chat-widget tokens, with each profile's own CORS policy. Also the
 //! vendors' sample paths: `GET /auth/token` (first `ccai` profile, what the CCAI Web SDK's
 //! `authenticate` callback fetches) and `POST /token` (first `axp` profile).
+//!
+//! Every profile gets resources of its own, registered at start-up, so that actix-cors wraps
+//! each with that profile's policy; `/widget_tokens/{name}` then only answers unknown names.
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::config::WidgetKind;
 use crate::domain::Error;
-use crate::domain::widgets::{self, Credentials, TokenKind, WidgetProfile, WidgetRequest};
+use crate::http::cors;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::{AppState, header};
+use crate::http::extract::header;
+use crate::http::resource;
+use crate::http::routes::customer::session_cookie;
+use crate::http::state::AppState;
+use crate::security::tokens::Issued;
+use crate::widgets::{self, Credentials, TokenKind, WidgetKind, WidgetRequest, Widgets};
 
 /// The anonymous visitor's cookie: a JWT signed by the server's key (its own audience).
 pub const ANONYMOUS_COOKIE: &str = "tollgate_visitor";
 
-/// Preflight answers may be cached this long (seconds).
-const PREFLIGHT_MAX_AGE: &str = "600";
+/// Which profile a resource serves (resource data, set at registration).
+pub struct Served(String);
+
+pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
+    let served = |path: String, allow: &'static str, name: &str| {
+        resource(&path, allow).app_data(web::Data::new(Served(name.to_owned())))
+    };
+    for profile in widgets.iter() {
+        let name = &profile.name;
+        let token = served(format!("/widget_tokens/{name}"), "GET, POST, OPTIONS", name)
+            .route(web::get().to(token))
+            .route(web::post().to(token))
+            .route(options());
+        cors::service(cfg, token, &profile.cors);
+        let config = served(
+            format!("/widget_tokens/{name}/config"),
+            "GET, OPTIONS",
+            name,
+        )
+        .route(web::get().to(config))
+        .route(options());
+        cors::service(cfg, config, &profile.cors);
+    }
+    // The vendors' sample paths: the CCAI Web SDK fetches `/auth/token`, AXP's sample token
+    // server answers `POST /token`.
+    for (path, kind, allow) in [
+        ("/auth/token", WidgetKind::Ccai, "GET, OPTIONS"),
+        ("/token", WidgetKind::Axp, "POST, OPTIONS"),
+    ] {
+        let method = if kind == WidgetKind::Ccai {
+            web::get()
+        } else {
+            web::post()
+        };
+        match widgets.first_of(kind) {
+            Some(p) => {
+                let r = served(path.to_owned(), allow, &p.name)
+                    .route(method.to(token))
+                    .route(options());
+                cors::service(cfg, r, &p.cors);
+            }
+            None => {
+                cfg.service(
+                    resource(path, allow)
+                        .route(method.to(unknown))
+                        .route(options()),
+                );
+            }
+        }
+    }
+    cfg.service(
+        resource("/widget_tokens/{name}", "GET, POST, OPTIONS")
+            .route(web::get().to(unknown))
+            .route(web::post().to(unknown))
+            .route(options()),
+    )
+    .service(
+        resource("/widget_tokens/{name}/config", "GET, OPTIONS")
+            .route(web::get().to(unknown))
+            .route(options()),
+    );
+}
+
+/// `OPTIONS` that is not a CORS preflight (actix-cors answers those), or for a profile without
+/// CORS: nothing to say.
+fn options() -> actix_web::Route {
+    web::method(Method::OPTIONS).to(|| async { HttpResponse::NoContent().finish() })
+}
+
+async fn unknown() -> HttpResponse {
+    ApiError(Error::UnknownWidgetProfile).error_response()
+}
 
 #[utoipa::path(
     method(get, post),
@@ -32,35 +109,26 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 )]
 pub async fn token(
     req: HttpRequest,
-    name: web::Path<String>,
+    served: web::Data<Served>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    serve(&req, &body, &state, state.widgets.get(&name)).await
-}
-
-/// `GET /auth/token`: the first `ccai` profile.
-pub async fn ccai_token(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    serve(
-        &req,
-        &body,
-        &state,
-        state.widgets.first_of(WidgetKind::Ccai),
-    )
-    .await
-}
-
-/// `POST /token`: the first `axp` profile.
-pub async fn axp_token(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    serve(&req, &body, &state, state.widgets.first_of(WidgetKind::Axp)).await
+    let Some(profile) = state.widgets.get(&served.0) else {
+        return unknown().await;
+    };
+    let result = match credentials(&req, &state.session_cookie_name) {
+        Err(e) => Err(e),
+        Ok(credentials) => {
+            let request = WidgetRequest {
+                credentials,
+                body: &body,
+            };
+            widgets::issue(&state.authority, profile, request, state.clock.now_millis())
+                .await
+                .map(|r| (r.body, r.anonymous_cookie))
+        }
+    };
+    respond(result)
 }
 
 #[utoipa::path(
@@ -72,152 +140,44 @@ pub async fn axp_token(
         (status = 404, description = "No such axp profile", body = ErrorBody),
     )
 )]
-pub async fn config(
-    req: HttpRequest,
-    name: web::Path<String>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let profile = state.widgets.get(&name);
-    let result = match profile.map(|p| &p.token) {
-        Some(TokenKind::Axp(axp)) => Ok(axp.public_config()),
+pub async fn config(served: web::Data<Served>, state: web::Data<AppState>) -> HttpResponse {
+    let result = match state.widgets.get(&served.0).map(|p| &p.token) {
+        Some(TokenKind::Axp(axp)) => Ok((axp.public_config(), None)),
         _ => Err(Error::UnknownWidgetProfile),
     };
-    respond(&req, profile, result.map(|body| (body, None)))
+    respond(result)
 }
 
-/// `OPTIONS` on any widget path: the CORS preflight.
-pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let name = req.match_info().get("name");
-    let profile = match name {
-        Some(name) => state.widgets.get(name),
-        None if req.path() == "/auth/token" => state.widgets.first_of(WidgetKind::Ccai),
-        None => state.widgets.first_of(WidgetKind::Axp),
-    };
-    let mut res = HttpResponse::NoContent();
-    if profile.is_some_and(|p| cors(&mut res, &req, p)) {
-        res.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
-            .insert_header((
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "Authorization, Content-Type",
-            ))
-            .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE));
-    }
-    res.finish()
-}
-
-async fn serve(
-    req: &HttpRequest,
-    body: &[u8],
-    state: &AppState,
-    profile: Option<&WidgetProfile>,
-) -> HttpResponse {
-    let result = match profile {
-        None => Err(Error::UnknownWidgetProfile),
-        Some(profile) => match credentials(req, &state.session_cookie_name) {
-            Err(e) => Err(e),
-            Ok(credentials) => {
-                let request = WidgetRequest { credentials, body };
-                widgets::issue(&state.authority, profile, request, state.clock.now_millis())
-                    .await
-                    .map(|r| (r.body, r.anonymous_cookie))
-            }
-        },
-    };
-    respond(req, profile, result)
-}
-
-fn respond(
-    req: &HttpRequest,
-    profile: Option<&WidgetProfile>,
-    result: Result<(serde_json::Value, Option<crate::domain::tokens::Issued>), Error>,
-) -> HttpResponse {
+fn respond(result: Result<(serde_json::Value, Option<Issued>), Error>) -> HttpResponse {
     match result {
         Ok((body, anonymous_cookie)) => {
             let mut res = HttpResponse::Ok();
             res.insert_header((header::CACHE_CONTROL, "no-store"))
                 .insert_header((header::PRAGMA, "no-cache"));
             if let Some(c) = anonymous_cookie {
-                // HttpOnly + Secure + Lax, like the session cookie: scripts never see the id's
-                // proof, and it stays off cross-site POSTs.
-                res.insert_header((
-                    header::SET_COOKIE,
-                    format!(
-                        "{ANONYMOUS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
-                        c.token, c.expires_in
-                    ),
+                res.cookie(session_cookie(
+                    ANONYMOUS_COOKIE.to_owned(),
+                    c.token,
+                    c.expires_in,
                 ));
-            }
-            if let Some(p) = profile {
-                cors(&mut res, req, p);
             }
             res.json(body)
         }
-        Err(e) => {
-            // Errors carry CORS headers too, so the widget's script can read the 401 and log in.
-            let mut res = ApiError(e).error_response();
-            if let Some(p) = profile {
-                let mut builder = HttpResponse::Ok();
-                cors(&mut builder, req, p);
-                for (name, value) in builder.finish().headers() {
-                    res.headers_mut().insert(name.clone(), value.clone());
-                }
-            }
-            res
-        }
+        // Errors carry the profile's CORS headers too (added around this handler), so the
+        // widget's script can read the 401 and send the visitor to log in.
+        Err(e) => ApiError(e).error_response(),
     }
-}
-
-/// Adds the CORS headers the profile grants this request's `Origin`; false when none.
-fn cors(res: &mut HttpResponseBuilder, req: &HttpRequest, profile: &WidgetProfile) -> bool {
-    if profile.cors.varies_by_origin() {
-        res.insert_header((header::VARY, "Origin"));
-    }
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let Some(grant) = profile.cors.grant(origin) else {
-        return false;
-    };
-    let Ok(value) = HeaderValue::from_str(&grant.allow_origin) else {
-        return false;
-    };
-    res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, value));
-    if grant.allow_credentials {
-        res.insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"));
-    }
-    true
 }
 
 fn credentials<'a>(req: &'a HttpRequest, session_cookie: &str) -> Result<Credentials<'a>, Error> {
-    let authorization = header(req, "authorization").map_err(|e| e.0)?;
-    let cookies = header(req, "cookie").map_err(|e| e.0)?;
+    let cookie = |name: &str| {
+        req.cookie(name)
+            .map(|c| c.value().trim_matches('"').to_owned())
+            .filter(|v| !v.is_empty())
+    };
     Ok(Credentials {
-        authorization,
-        session_cookie: cookies.and_then(|c| cookie(c, session_cookie)),
-        anonymous_cookie: cookies.and_then(|c| cookie(c, ANONYMOUS_COOKIE)),
+        authorization: header(req, "authorization").map_err(|e| e.0)?,
+        session_cookie: cookie(session_cookie),
+        anonymous_cookie: cookie(ANONYMOUS_COOKIE),
     })
-}
-
-/// RFC 6265 §5.4 `Cookie: a=b; c=d`: the value of `name`, if present and non-empty.
-fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().trim_matches('"'))
-        .filter(|v| !v.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cookie;
-
-    #[test]
-    fn cookies_are_found_by_exact_name() {
-        let h = "a=1; tollgate_session=tok; tollgate_session_x=no";
-        assert_eq!(cookie(h, "tollgate_session"), Some("tok"));
-        assert_eq!(cookie(h, "b"), None);
-        assert_eq!(cookie("x=", "x"), None);
-    }
 }

@@ -1,0 +1,83 @@
+//! The one background task: every second, poll the database for credential changes and
+//! revocations; rotate the signing key when it is due; once an hour, forget revocations of
+//! expired tokens and prune old audit events. All on the injected `Clock`, so tests that move
+//! the clock move this too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+
+use crate::domain::audit::{AuditEvent, Caller};
+use crate::http::AppState;
+
+pub struct Schedule {
+    /// Rotate the signing key when the newest is this old (0: never on schedule).
+    pub key_rotation_secs: i64,
+    /// Audit events older than this are deleted.
+    pub audit_retention_ms: i64,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Runs for as long as the application lives (it holds only a weak reference to it).
+pub fn spawn(state: &web::Data<AppState>, schedule: Schedule) {
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_hourly: Option<i64> = None;
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            let now_ms = state.clock.now_millis();
+            let now = now_ms.div_euclid(1000);
+            state.authority.sync(now).await;
+            rotate_if_due(&state, schedule.key_rotation_secs, now_ms).await;
+            if last_hourly.is_none_or(|t| now_ms - t >= HOUR_MS) {
+                last_hourly = Some(now_ms);
+                hourly(&state, schedule.audit_retention_ms, now_ms).await;
+            }
+        }
+    });
+}
+
+async fn rotate_if_due(state: &AppState, every_secs: i64, now_ms: i64) {
+    let auth = &state.authority;
+    let now = now_ms.div_euclid(1000);
+    match auth
+        .tokens
+        .rotate_if_due(&auth.store, every_secs, now)
+        .await
+    {
+        Ok(Some(r)) => {
+            tracing::info!(kid = %r.kid, activates_at = r.activates_at, "scheduled key rotation");
+            let caller = Caller {
+                source: Some("schedule".into()),
+                request_id: None,
+            };
+            auth.audit.record(AuditEvent::key_rotated(
+                &caller,
+                now_ms,
+                &r.kid,
+                r.activates_at,
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+    }
+}
+
+async fn hourly(state: &AppState, audit_retention_ms: i64, now_ms: i64) {
+    let store = &state.authority.store;
+    // Revocations of tokens that expired are no longer needed.
+    if let Err(e) = store
+        .purge_revocations(now_ms.div_euclid(1000) - 3600)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot purge old revocations");
+    }
+    if let Err(e) = store.prune_audit_events(now_ms - audit_retention_ms).await {
+        tracing::warn!(error = %e, "cannot prune old audit events");
+    }
+}

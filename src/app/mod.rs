@@ -1,0 +1,208 @@
+//! Building the application: database, migrations, keys, hashing pool, widgets, HTTP server.
+//! Binds the listener itself so tests can ask for port 0 and read the port back.
+
+mod maintenance;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
+use actix_web::middleware::{Condition, DefaultHeaders, ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::domain::limits::{LimitSettings, Limiter};
+use crate::domain::{Authority, Error};
+use crate::http::{self, AppState, middleware};
+use crate::security::hashing::Hasher;
+use crate::security::keys::{self, MasterKey};
+use crate::security::tokens::TokenService;
+use crate::store::{Store, StoreError};
+use crate::widgets::Widgets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Domain(#[from] Error),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+/// Opens the database and brings the schema (and the provisioning directory, if configured) up
+/// to date. Shared by the server and the CLI.
+pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    let store = Store::connect(
+        settings.database_url.expose_secret(),
+        settings.db_max_connections,
+        Duration::from_millis(settings.db_acquire_timeout_ms),
+    )
+    .await?;
+    store.migrate().await?;
+    if let Some(dir) = &settings.provisioning_dir {
+        let report = store.migrate_provisioning(dir).await?;
+        if !report.applied.is_empty() {
+            tracing::info!(applied = ?report.applied, "applied provisioning migrations");
+        }
+    }
+    Ok(store)
+}
+
+pub fn master_key(settings: &Settings) -> Result<MasterKey, Error> {
+    Ok(match &settings.master_key {
+        Some(key) => MasterKey::from_base64(key)?,
+        None => {
+            tracing::warn!(
+                path = %settings.master_key_file.display(),
+                "TOLLGATE_MASTER_KEY is not set: signing keys are sealed with a DEVELOPMENT key \
+                 kept in a local file. Set TOLLGATE_MASTER_KEY (32 random bytes, base64) in production."
+            );
+            MasterKey::load_or_create_dev(&settings.master_key_file)?
+        }
+    })
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        crate::widgets::axp::install_crypto_provider();
+        // Configuration mistakes stop the start before the database is touched.
+        let widgets = Widgets::from_config(&settings.widget_profiles, &settings.named_secrets)
+            .map_err(StartupError::Config)?;
+        widgets
+            .check_server_key(settings.signing_alg)
+            .map_err(StartupError::Config)?;
+        let tls = match &settings.tls {
+            Some(t) => Some(
+                crate::tls::server_config(t, &settings.named_secrets)
+                    .map_err(StartupError::Config)?,
+            ),
+            None => None,
+        };
+        let hsts = tls.is_some();
+        let store = open_store(&settings).await?;
+        let master = master_key(&settings)?;
+        let key_set = keys::load_or_create(&store, &master, settings.signing_alg, clock.now_secs())
+            .await
+            .map_err(Error::from)?;
+        let tokens = TokenService::new(
+            key_set,
+            settings.issuer.clone(),
+            settings.default_audience().to_owned(),
+            settings.access_token_ttl,
+            settings.customer_token_ttl,
+        )
+        .with_key_store(master, settings.signing_alg);
+        let hasher = Hasher::start(&settings.argon2).map_err(Error::from)?;
+        let limits = Limiter::new(
+            LimitSettings {
+                per_pair: settings.failures_per_minute,
+                per_address: settings.address_failures_per_minute,
+            },
+            settings
+                .redis_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned()),
+            settings.redis_prefix.clone(),
+        );
+        let authority = Authority::new(store, hasher, tokens, limits)?;
+        authority.sync(clock.now_secs()).await;
+        let state = web::Data::new(AppState {
+            authority,
+            clock,
+            customer_session: settings.customer_session,
+            trusted_proxy_hops: settings.trusted_proxy_hops,
+            session_cookie_name: settings.session_cookie_name.clone(),
+            openapi: http::openapi::render(),
+            widgets,
+        });
+
+        maintenance::spawn(
+            &state,
+            maintenance::Schedule {
+                key_rotation_secs: i64::from(settings.key_rotation_days) * 86_400,
+                audit_retention_ms: i64::from(settings.audit_retention_days) * 86_400_000,
+            },
+        );
+
+        let listener = TcpListener::bind(settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.max_body_bytes;
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .wrap(ErrorHandlers::new().default_handler(middleware::json_errors))
+                .wrap(middleware::security_headers())
+                // HSTS only when this server itself speaks TLS (RFC 6797 §7.2: never over HTTP).
+                .wrap(Condition::new(
+                    hsts,
+                    DefaultHeaders::new().add((
+                        header::STRICT_TRANSPORT_SECURITY,
+                        "max-age=31536000; includeSubDomains",
+                    )),
+                ))
+                .wrap(from_fn(middleware::request_log))
+                .configure(|cfg| http::routes(cfg, &app_state.widgets))
+                .default_service(web::to(http::not_found))
+        })
+        .workers(settings.http_workers())
+        // Signals are handled by the caller (main), so that tests can run many servers in one
+        // process; stopping is graceful: in-flight requests finish first.
+        .disable_signals()
+        .shutdown_timeout(30);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.state.authority
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until stopped, then writes out the audit events still queued.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.authority.audit.flush().await;
+        result
+    }
+}

@@ -1,0 +1,408 @@
+//! Typed, layered configuration: built-in defaults, then an optional TOML file named by
+//! `TOLLGATE_CONFIG`, then `TOLLGATE_*` / `DATABASE_URL` environment variables (environment wins).
+//! Unknown keys, in the file or as `TOLLGATE_*` variables, are errors: a typo must not silently
+//! fall back to a default. Secrets are `SecretString`s so they cannot be printed by accident.
+
+mod env;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub use crate::security::hashing::Argon2Settings;
+use crate::security::keys::Alg;
+use crate::widgets::config::WidgetProfileConfig;
+pub use crate::wire::login::SessionMode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("unknown environment variable {0} (see the README's configuration table)")]
+    UnknownEnv(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("expected text or json, got {other:?}")),
+        }
+    }
+}
+
+/// Serving HTTPS directly (rustls); without this table tollgate speaks plain HTTP, as behind a
+/// TLS-terminating proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert_path: PathBuf,
+    /// PEM private key: PKCS#8, optionally encrypted (`ENCRYPTED PRIVATE KEY`).
+    pub key_path: PathBuf,
+    /// The variable holding the passphrase of an encrypted key.
+    pub key_passphrase_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// `sqlite://path?mode=rwc` (default) or `postgres://…`.
+    pub database_url: SecretString,
+    /// RFC 8414 §2 `issuer`; also the `iss` of every token.
+    pub issuer: String,
+    /// `aud` of access tokens for clients without an audience of their own, and the audience
+    /// `/getprofile` requires (RFC 9068 §4).
+    pub audience: Option<String>,
+    pub access_token_ttl: u64,
+    pub customer_token_ttl: u64,
+    pub signing_alg: Alg,
+    /// 32 bytes, base64: encrypts signing keys at rest.
+    pub master_key: Option<SecretString>,
+    /// Where a development master key is created when `master_key` is not set.
+    pub master_key_file: PathBuf,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub customer_session: SessionMode,
+    pub session_cookie_name: String,
+    pub provisioning_dir: Option<PathBuf>,
+    pub db_max_connections: u32,
+    pub db_acquire_timeout_ms: u64,
+    pub log_format: LogFormat,
+    /// Audit events older than this many days are deleted.
+    pub audit_retention_days: u32,
+    /// Failed authentications one (client or username, address) pair may have per minute.
+    pub failures_per_minute: u32,
+    /// Failed authentications one address may have per minute, over all principals.
+    pub address_failures_per_minute: u32,
+    /// `redis://…`: abuse-limit counters shared by every instance (else in memory).
+    pub redis_url: Option<SecretString>,
+    /// Prefix of tollgate's Redis keys.
+    pub redis_prefix: String,
+    /// Proxies in front of tollgate whose `X-Forwarded-For` entries are believed (0: none).
+    pub trusted_proxy_hops: usize,
+    /// Rotate the signing key when the newest is this many days old (0: only by hand).
+    pub key_rotation_days: u32,
+    pub argon2: Argon2Settings,
+    pub widget_profiles: Vec<WidgetProfileConfig>,
+    pub tls: Option<TlsSettings>,
+    /// Values of the environment variables the file names (`secret_env`, `key_passphrase_env`,
+    /// …), read by `from_env`; tests fill it directly.
+    #[serde(skip)]
+    pub named_secrets: HashMap<String, SecretString>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: SecretString::from("sqlite://tollgate.db?mode=rwc"),
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: None,
+            access_token_ttl: 3600,
+            customer_token_ttl: 3600,
+            signing_alg: Alg::Es256,
+            master_key: None,
+            master_key_file: PathBuf::from("tollgate.master.key"),
+            workers: 0,
+            max_body_bytes: 16 * 1024,
+            customer_session: SessionMode::None,
+            session_cookie_name: "tollgate_session".into(),
+            provisioning_dir: None,
+            db_max_connections: 16,
+            db_acquire_timeout_ms: 2_000,
+            log_format: LogFormat::Text,
+            audit_retention_days: 90,
+            failures_per_minute: 10,
+            address_failures_per_minute: 100,
+            redis_url: None,
+            redis_prefix: "tollgate".into(),
+            trusted_proxy_hops: 0,
+            key_rotation_days: 0,
+            argon2: Argon2Settings::default(),
+            widget_profiles: Vec::new(),
+            tls: None,
+            named_secrets: HashMap::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads from the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_env(&std::env::vars().collect())
+    }
+
+    /// Defaults, then the file named by `TOLLGATE_CONFIG` (if any), then the variables in `env`.
+    pub fn from_env(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut settings = match env.get(env::CONFIG_FILE) {
+            Some(path) => Self::from_file(PathBuf::from(path))?,
+            None => Self::default(),
+        };
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn from_file(path: PathBuf) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path,
+            message: e.message().to_owned(),
+        })
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        for (name, set) in env::VARIABLES {
+            if let Some(value) = env.get(*name) {
+                set(self, value).map_err(|message| ConfigError::Env {
+                    name: (*name).to_owned(),
+                    message,
+                })?;
+            }
+        }
+        // Variables the file names as holding secrets may carry any name, `TOLLGATE_` included.
+        let mut named: Vec<String> = self
+            .widget_profiles
+            .iter()
+            .flat_map(WidgetProfileConfig::secret_env_names)
+            .map(str::to_owned)
+            .collect();
+        named.extend(self.tls.iter().filter_map(|t| t.key_passphrase_env.clone()));
+        for name in &named {
+            if let Some(value) = env.get(name) {
+                self.named_secrets
+                    .insert(name.clone(), SecretString::from(value.clone()));
+            }
+        }
+        if let Some(unknown) = env
+            .keys()
+            .filter(|k| k.starts_with("TOLLGATE_") && !env::is_known(k) && !named.contains(k))
+            .min()
+        {
+            return Err(ConfigError::UnknownEnv(unknown.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.argon2.validate().map_err(ConfigError::Invalid)?;
+        if self.access_token_ttl == 0 || self.customer_token_ttl == 0 {
+            return Err(ConfigError::Invalid(
+                "token lifetimes must be at least 1 second".into(),
+            ));
+        }
+        if self.issuer.is_empty() || self.issuer.ends_with('/') {
+            // RFC 8414 §2: the issuer is a URL without query or fragment; a trailing slash
+            // would make every derived endpoint URL ambiguous.
+            return Err(ConfigError::Invalid(
+                "issuer must be a non-empty URL without a trailing slash".into(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        for profile in &self.widget_profiles {
+            let unset = profile.secret_env_names().into_iter().find(|name| {
+                self.named_secrets
+                    .get(*name)
+                    .is_none_or(|v| v.expose_secret().is_empty())
+            });
+            if let Some(name) = unset {
+                return Err(ConfigError::Invalid(format!(
+                    "widget profile {:?}: the environment variable {name} is not set",
+                    profile.name
+                )));
+            }
+        }
+        let passphrase_env = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.key_passphrase_env.as_ref());
+        if let Some(name) = passphrase_env.filter(|n| !self.named_secrets.contains_key(*n)) {
+            return Err(ConfigError::Invalid(format!(
+                "tls.key_passphrase_env names {name}, which is not set"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The audience access tokens get by default and `/getprofile` requires.
+    pub fn default_audience(&self) -> &str {
+        self.audience.as_deref().unwrap_or(&self.issuer)
+    }
+
+    pub fn http_workers(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::from_env(&env(&[
+            ("TOLLGATE_ACCESS_TOKEN_TTL", "60"),
+            ("TOLLGATE_SIGNING_ALG", "EdDSA"),
+        ]))
+        .unwrap();
+        assert_eq!(s.access_token_ttl, 60);
+        assert_eq!(s.signing_alg, Alg::EdDsa);
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_an_error() {
+        let err = Settings::from_env(&env(&[("TOLLGATE_ACCES_TOKEN_TTL", "60")])).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownEnv(name) if name == "TOLLGATE_ACCES_TOKEN_TTL"));
+    }
+
+    #[test]
+    fn weak_argon2_parameters_are_rejected() {
+        let err = Settings::from_env(&env(&[("TOLLGATE_ARGON2_MEMORY_KIB", "1024")])).unwrap_err();
+        assert!(err.to_string().contains("weaker than the OWASP minimum"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_an_error_and_env_wins_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("tollgate-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        std::fs::write(
+            &path,
+            "issuer = \"https://a.example\"\naccess_token_ttl = 10\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let s = Settings::from_env(&env(&[
+            ("TOLLGATE_CONFIG", p),
+            ("TOLLGATE_ACCESS_TOKEN_TTL", "20"),
+        ]))
+        .unwrap();
+        assert_eq!(s.issuer, "https://a.example");
+        assert_eq!(s.access_token_ttl, 20);
+
+        std::fs::write(&path, "isuer = \"https://a.example\"\n").unwrap();
+        let err = Settings::from_env(&env(&[("TOLLGATE_CONFIG", p)])).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    fn with_file(toml: &str) -> (PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("tollgate-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        std::fs::write(&path, toml).unwrap();
+        let p = path.to_str().unwrap().to_owned();
+        (dir, p)
+    }
+
+    const WIDGET: &str = "[[widget_profiles]]\nname = \"web\"\nkind = \"ccai\"\n\
+                          issuer = \"ACME\"\nallowed_origins = [\"https://www.example.com\"]\n\
+                          secret_env = \"TOLLGATE_CCAI_SECRET\"\n";
+
+    #[test]
+    fn widget_secrets_come_from_the_variables_the_file_names_even_tollgate_prefixed_ones() {
+        let (dir, p) = with_file(WIDGET);
+        let s = Settings::from_env(&env(&[
+            ("TOLLGATE_CONFIG", &p),
+            ("TOLLGATE_CCAI_SECRET", "a-company-secret-of-some-length"),
+        ]))
+        .unwrap();
+        assert_eq!(s.widget_profiles.len(), 1);
+        assert!(matches!(
+            s.widget_profiles[0].kind,
+            crate::widgets::config::KindConfig::Ccai(_)
+        ));
+        assert!(s.named_secrets.contains_key("TOLLGATE_CCAI_SECRET"));
+        assert!(!format!("{s:?}").contains("a-company-secret"));
+        // The variable named is required; another TOLLGATE_ variable is still unknown.
+        let err = Settings::from_env(&env(&[("TOLLGATE_CONFIG", &p)])).unwrap_err();
+        assert!(err.to_string().contains("TOLLGATE_CCAI_SECRET"), "{err}");
+        let err = Settings::from_env(&env(&[
+            ("TOLLGATE_CONFIG", &p),
+            ("TOLLGATE_CCAI_SECRET", "a-company-secret-of-some-length"),
+            ("TOLLGATE_CCAI_SECRT", "typo"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownEnv(n) if n == "TOLLGATE_CCAI_SECRT"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn malformed_widget_profiles_are_configuration_errors() {
+        let cases = [
+            ("colour = \"red\"\n", "unknown field"),
+            ("ttl_seconds = \"soon\"\n", "ttl_seconds"),
+        ];
+        for (extra, expected) in cases {
+            let (dir, p) = with_file(&format!("{WIDGET}{extra}"));
+            let err = Settings::from_env(&env(&[
+                ("TOLLGATE_CONFIG", &p),
+                ("TOLLGATE_CCAI_SECRET", "a-company-secret-of-some-length"),
+            ]))
+            .unwrap_err();
+            assert!(err.to_string().contains(expected), "{extra}: {err}");
+            assert!(
+                err.to_string().contains("\"web\""),
+                "names the profile: {err}"
+            );
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+        let (dir, p) = with_file(&WIDGET.replace("kind = \"ccai\"\n", ""));
+        let err = Settings::from_env(&env(&[("TOLLGATE_CONFIG", &p)])).unwrap_err();
+        assert!(err.to_string().contains("kind is required"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Settings::from_env(&env(&[(
+            "TOLLGATE_MASTER_KEY",
+            "c2VjcmV0LWtleS1tYXRlcmlhbA",
+        )]))
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("c2VjcmV0LWtleS1tYXRlcmlhbA"));
+    }
+}

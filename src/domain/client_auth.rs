@@ -1,0 +1,77 @@
+//! Client authentication at every endpoint that takes it (token, revocation, introspection):
+//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1), through the credential
+//! cache when the same secret verified recently, else against the stored argon2id hash.
+
+use secrecy::ExposeSecret;
+
+use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::limits::Keys;
+use crate::domain::{Authority, Error};
+use crate::security::hashing::bind;
+use crate::store::ClientRecord;
+use crate::wire::token_request::ClientCredentials;
+
+/// Verifies the secret: from the credential cache when this very secret verified recently,
+/// else against the stored argon2id hash. An unknown client is verified against a dummy hash
+/// of the same cost, so it is answered like a wrong secret, in the same time.
+pub async fn authenticate(
+    auth: &Authority,
+    creds: &ClientCredentials,
+    caller: &Caller,
+    now_millis: i64,
+) -> Result<ClientRecord, Error> {
+    let id = creds.client_id.as_str();
+    let secret = creds.secret.expose_secret();
+    let now_secs = now_millis.div_euclid(1000);
+    if let Some(client) = auth
+        .clients
+        .check(&auth.freshness, id, secret.as_bytes(), now_secs)
+    {
+        return Ok(client);
+    }
+    let keys = Keys::client(id, caller.source.as_deref());
+    if let Some(retry_after) = auth.limits.blocked(&keys, now_secs).await {
+        return Err(Error::TooManyRequests(retry_after));
+    }
+    let _flight = auth
+        .clients
+        .single_flight(id, auth.hasher.max_wait())
+        .await?;
+    if let Some(client) = auth
+        .clients
+        .check(&auth.freshness, id, secret.as_bytes(), now_secs)
+    {
+        return Ok(client);
+    }
+    let epoch = auth.freshness.epoch();
+    let client = auth.store.client(id).await?;
+    let phc = client.as_ref().map(|c| c.secret_hash.clone());
+    let mut ok = auth.hasher.verify(phc, bind(id, secret)).await?;
+    let mut valid_until = None;
+    if !ok && client.is_some() {
+        // During a rotation the previous secret works until it expires. (A wrong secret for
+        // a client mid-rotation costs one hash per previous secret more than an unknown one.)
+        for (old, expires_at) in auth.store.previous_secrets(id, now_secs).await? {
+            if auth.hasher.verify(Some(old), bind(id, secret)).await? {
+                ok = true;
+                valid_until = Some(expires_at);
+                break;
+            }
+        }
+    }
+    match client {
+        Some(c) if ok => {
+            let (f, s) = (&auth.freshness, secret.as_bytes());
+            auth.clients
+                .remember(f, epoch, id, s, c.clone(), valid_until);
+            Ok(c)
+        }
+        _ => {
+            auth.limits.failed(&keys, now_secs).await;
+            auth.audit.record(
+                AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis).client(id),
+            );
+            Err(Error::InvalidClient)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Typed requests out of actix-web requests: each wire parser becomes an extractor, so a
+//! handler's signature says what it takes and its body only calls the domain.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use crate::domain::Error;
+use crate::domain::audit::Caller;
+use crate::http::error::ApiError;
+use crate::http::middleware::RequestId;
+use crate::http::state::AppState;
+use crate::wire;
+use crate::wire::login::LoginRequest;
+use crate::wire::profile_request::{ProfileRequest, RawProfileRequest};
+use crate::wire::token_request::{RawTokenRequest, TokenOperation, TokenRequest};
+
+/// A request parsed from its head and its whole body (bounded by `web::PayloadConfig`).
+pub trait FromBody: Sized + 'static {
+    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError>;
+}
+
+/// The extractor of a `FromBody` request.
+pub struct Parsed<T>(pub T);
+
+impl<T: FromBody> FromRequest for Parsed<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            // A body over the limit or cut off is the framework's 413/400 (JSON via middleware).
+            let body = body.await?;
+            Ok(T::parse(&req, &body).map(Parsed)?)
+        })
+    }
+}
+
+fn raw_token_request<'a>(
+    req: &'a HttpRequest,
+    body: &'a [u8],
+) -> Result<RawTokenRequest<'a>, ApiError> {
+    Ok(RawTokenRequest {
+        content_type: header(req, "content-type")?,
+        authorization: header(req, "authorization")?,
+        query: req.query_string(),
+        body,
+    })
+}
+
+impl FromBody for TokenRequest {
+    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        Ok(wire::token_request::parse(&raw_token_request(req, body)?)?)
+    }
+}
+
+impl FromBody for TokenOperation {
+    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        Ok(wire::token_request::parse_token_operation(
+            &raw_token_request(req, body)?,
+        )?)
+    }
+}
+
+impl FromBody for LoginRequest {
+    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        Ok(LoginRequest::parse(header(req, "content-type")?, body)?)
+    }
+}
+
+impl FromBody for ProfileRequest {
+    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        let api_key = match (header(req, "api-key")?, header(req, "x-api-key")?) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(Error::invalid_request("api-key and x-api-key differ").into());
+            }
+            (a, b) => a.or(b),
+        };
+        Ok(ProfileRequest::parse(&RawProfileRequest {
+            authorization: header(req, "authorization")?,
+            api_key,
+            customer_auth: header(req, "customer-auth")?,
+            customer_id_header: header(req, "x-customer-id")?,
+            content_type: header(req, "content-type")?,
+            body,
+        }))
+    }
+}
+
+/// Who is calling, for the audit trail and the abuse limits: the peer address and the request
+/// id. Never fails.
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(caller(req)))
+    }
+}
+
+pub fn caller(req: &HttpRequest) -> Caller {
+    let hops = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(0, |s| s.trusted_proxy_hops);
+    Caller {
+        source: client_address(req, hops),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+/// The caller's address. `X-Forwarded-For` is believed only as far as our own proxies wrote it:
+/// each trusted proxy appends the address it saw, so the client is the `hops`-th entry from the
+/// right. Anything left of that was written by the client and proves nothing.
+fn client_address(req: &HttpRequest, hops: usize) -> Option<String> {
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    if hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .len()
+        .checked_sub(hops)
+        .and_then(|i| entries.get(i))
+        .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string())
+        .or(peer)
+}
+
+/// A header as text. Present but not visible ASCII is a malformed request, not "absent".
+pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            ApiError::from(Error::invalid_request(format!(
+                "the {name} header is not ASCII"
+            )))
+        }),
+    }
+}

@@ -1,0 +1,22 @@
+//! What every handler shares, built once by `app` at start-up. (It lives here rather than in
+//! `app/` so that `http` never imports its caller.)
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::domain::Authority;
+use crate::widgets::Widgets;
+use crate::wire::login::SessionMode;
+
+pub struct AppState {
+    pub authority: Authority,
+    pub clock: Arc<dyn Clock>,
+    pub customer_session: SessionMode,
+    /// How many `X-Forwarded-For` entries, from the right, were added by our own proxies.
+    pub trusted_proxy_hops: usize,
+    pub session_cookie_name: String,
+    /// The OpenAPI document, rendered once.
+    pub openapi: String,
+    /// Chat-widget token profiles.
+    pub widgets: Widgets,
+}

@@ -1,0 +1,25 @@
+//! The cryptography tollgate relies on: argon2id hashing of stored secrets, the signing keys
+//! and their rotation, and the JWTs signed with them. Knows nothing of HTTP or of the OAuth
+//! flows that use it; keys are kept in the store.
+
+pub mod hashing;
+pub mod keys;
+pub mod tokens;
+
+use crate::store::StoreError;
+use crate::types::RngError;
+
+/// A failure to make, open, load or use a key: never the client's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RngError> for KeyError {
+    fn from(e: RngError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

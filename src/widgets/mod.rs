@@ -1,0 +1,340 @@
+//! Chat-widget tokens: contact-center chat SDKs ask for a signed token saying who the visitor
+//! is. The visitor's identity always comes from tollgate's own customer session (or a signed
+//! anonymous-visitor cookie), never from the request body.
+//!
+//! Each `[[widget_profiles]]` table (`config.rs`) becomes a `WidgetProfile`: its CORS policy and
+//! a token kind, one module per vendor. Keys and secrets are parsed once, here, at start-up.
+
+pub mod axp;
+pub mod ccai;
+pub mod config;
+pub mod cors;
+pub mod dg;
+pub mod generic;
+pub mod visitor;
+
+use std::collections::HashMap;
+
+use jsonwebtoken::{Algorithm, EncodingKey};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::domain::{Authority, Error};
+use crate::security::keys::Alg;
+use crate::security::tokens::Issued;
+use config::{KindConfig, WidgetProfileConfig};
+pub use cors::CorsPolicy;
+pub use visitor::{Credentials, Visitor};
+
+/// The kinds of chat-widget token tollgate can issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WidgetKind {
+    Ccai,
+    Dg,
+    Axp,
+    Generic,
+}
+
+/// Default token lifetime when a profile sets none (the vendors' documented default).
+pub const DEFAULT_TTL_SECS: u64 = 3600;
+pub const MAX_TTL_SECS: u64 = 24 * 3600;
+
+pub struct WidgetProfile {
+    pub name: String,
+    pub cors: CorsPolicy,
+    pub token: TokenKind,
+}
+
+pub enum TokenKind {
+    Ccai(ccai::Ccai),
+    Dg(dg::Dg),
+    Axp(Box<axp::Axp>),
+    Generic(generic::Generic),
+}
+
+impl TokenKind {
+    pub fn kind(&self) -> WidgetKind {
+        match self {
+            Self::Ccai(_) => WidgetKind::Ccai,
+            Self::Dg(_) => WidgetKind::Dg,
+            Self::Axp(_) => WidgetKind::Axp,
+            Self::Generic(_) => WidgetKind::Generic,
+        }
+    }
+
+    fn allows_anonymous(&self) -> bool {
+        match self {
+            // DG's widget has an unauthenticated mode of its own: no token for anonymous users.
+            Self::Dg(_) => false,
+            Self::Generic(g) => g.allows_anonymous(),
+            Self::Ccai(_) | Self::Axp(_) => true,
+        }
+    }
+}
+
+/// Every profile, in file order (the first of a kind also serves the vendor's sample path).
+#[derive(Default)]
+pub struct Widgets {
+    profiles: Vec<WidgetProfile>,
+}
+
+impl Widgets {
+    /// Parses and checks every profile; the error names the profile and what is wrong.
+    pub fn from_config(
+        configs: &[WidgetProfileConfig],
+        secrets: &HashMap<String, SecretString>,
+    ) -> Result<Self, String> {
+        let mut profiles: Vec<WidgetProfile> = Vec::with_capacity(configs.len());
+        for config in configs {
+            let profile = WidgetProfile::from_config(config, secrets)
+                .map_err(|e| format!("widget profile {:?}: {e}", config.name))?;
+            if profiles.iter().any(|p| p.name == profile.name) {
+                return Err(format!(
+                    "widget profile {:?} is declared twice",
+                    config.name
+                ));
+            }
+            profiles.push(profile);
+        }
+        Ok(Self { profiles })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&WidgetProfile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &WidgetProfile> {
+        self.profiles.iter()
+    }
+
+    pub fn first_of(&self, kind: WidgetKind) -> Option<&WidgetProfile> {
+        self.profiles.iter().find(|p| p.token.kind() == kind)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    /// `alg = "server"` promises a token anyone can verify through the JWKS: refused when the
+    /// server's own key is an HMAC secret, which is never published.
+    pub fn check_server_key(&self, server_alg: Alg) -> Result<(), String> {
+        let uses_it = self
+            .profiles
+            .iter()
+            .find(|p| matches!(&p.token, TokenKind::Generic(g) if g.uses_server_key()));
+        match uses_it {
+            Some(p) if server_alg == Alg::Hs256 => Err(format!(
+                "widget profile {:?}: alg = \"server\" needs an asymmetric signing_alg \
+                 (ES256, EdDSA or RS256), not HS256",
+                p.name
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl WidgetProfile {
+    fn from_config(
+        c: &WidgetProfileConfig,
+        secrets: &HashMap<String, SecretString>,
+    ) -> Result<Self, String> {
+        // The name is a path segment: keep it to characters that need no escaping.
+        let url_safe = !c.name.is_empty()
+            && c.name.len() <= 64
+            && c.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && c.name != "."
+            && c.name != "..";
+        if !url_safe {
+            return Err("name must be 1 to 64 characters among A-Z a-z 0-9 - _ .".into());
+        }
+        // A widget token is a bearer credential handed to a browser: keep it short-lived.
+        if c.ttl_seconds
+            .is_some_and(|t| !(1..=MAX_TTL_SECS).contains(&t))
+        {
+            return Err(format!("ttl_seconds must be between 1 and {MAX_TTL_SECS}"));
+        }
+        let ttl = i64::try_from(c.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS)).unwrap_or(i64::MAX / 4);
+        let token = match &c.kind {
+            KindConfig::Ccai(k) => TokenKind::Ccai(ccai::Ccai::from_config(k, ttl, secrets)?),
+            KindConfig::Dg(k) => TokenKind::Dg(dg::Dg::from_config(k, ttl, secrets)?),
+            KindConfig::Axp(k) => TokenKind::Axp(Box::new(axp::Axp::from_config(k, secrets)?)),
+            KindConfig::Generic(k) => {
+                TokenKind::Generic(generic::Generic::from_config(k, ttl, secrets)?)
+            }
+        };
+        Ok(Self {
+            name: c.name.clone(),
+            cors: CorsPolicy::from_config(&c.allowed_origins, c.allow_credentials)?,
+            token,
+        })
+    }
+}
+
+/// What the handler extracted from the request.
+pub struct WidgetRequest<'a> {
+    pub credentials: Credentials<'a>,
+    /// axp only: the optional `{"userName", "userIdentifiers"}` body, display data only.
+    pub body: &'a [u8],
+}
+
+pub struct WidgetResponse {
+    pub body: Value,
+    /// A (re)issued anonymous-visitor cookie to set.
+    pub anonymous_cookie: Option<Issued>,
+}
+
+/// Issues the profile's token for the visitor the request's credentials prove.
+pub async fn issue(
+    authority: &Authority,
+    profile: &WidgetProfile,
+    request: WidgetRequest<'_>,
+    now_millis: i64,
+) -> Result<WidgetResponse, Error> {
+    let now_secs = now_millis.div_euclid(1000);
+    let (visitor, anonymous_cookie) = visitor::resolve(
+        authority,
+        &request.credentials,
+        profile.token.allows_anonymous(),
+        now_millis,
+    )
+    .await?;
+    let body = match &profile.token {
+        TokenKind::Ccai(k) => k.issue(&visitor, now_secs)?,
+        TokenKind::Dg(k) => k.issue(&visitor, now_secs)?,
+        TokenKind::Generic(k) => k.issue(authority, &visitor, now_secs)?,
+        TokenKind::Axp(k) => k.issue(&visitor, request.body, now_millis).await?,
+    };
+    Ok(WidgetResponse {
+        body,
+        anonymous_cookie,
+    })
+}
+
+// --- helpers shared by the kinds ------------------------------------------------------------
+
+/// The HMAC key named by `secret_env`, parsed once.
+fn hmac_key(
+    env_name: &str,
+    what: &str,
+    secrets: &HashMap<String, SecretString>,
+) -> Result<EncodingKey, String> {
+    let value = named_secret(env_name, what, secrets)?;
+    if value.expose_secret().len() < 16 {
+        return Err(format!("{what} is shorter than 16 bytes"));
+    }
+    Ok(EncodingKey::from_secret(value.expose_secret().as_bytes()))
+}
+
+/// The secret an `*_env` key names. The message names the variable, never its value.
+fn named_secret<'s>(
+    name: &str,
+    what: &str,
+    secrets: &'s HashMap<String, SecretString>,
+) -> Result<&'s SecretString, String> {
+    secrets
+        .get(name)
+        .filter(|s| !s.expose_secret().is_empty())
+        .ok_or_else(|| format!("the environment variable {name} ({what}) is not set"))
+}
+
+fn hmac_alg(raw: Option<&str>, allowed: &[Algorithm]) -> Result<Algorithm, String> {
+    let alg = match raw.unwrap_or("HS256") {
+        "HS256" => Algorithm::HS256,
+        "HS384" => Algorithm::HS384,
+        "HS512" => Algorithm::HS512,
+        other => return Err(format!("unsupported alg {other:?}")),
+    };
+    if allowed.contains(&alg) {
+        Ok(alg)
+    } else {
+        Err(format!("alg {alg:?} is not available for this kind"))
+    }
+}
+
+/// E.164: `+` then 2 to 15 digits, the first not 0. Anything else is left out of tokens.
+fn e164(phone: Option<&str>) -> Option<&str> {
+    phone.filter(|p| {
+        p.strip_prefix('+').is_some_and(|d| {
+            (2..=15).contains(&d.len())
+                && d.bytes().all(|b| b.is_ascii_digit())
+                && !d.starts_with('0')
+        })
+    })
+}
+
+fn sign_hs(
+    header: &jsonwebtoken::Header,
+    claims: &impl serde::Serialize,
+    key: &EncodingKey,
+) -> Result<String, Error> {
+    jsonwebtoken::encode(header, claims, key)
+        .map_err(|e| Error::Internal(format!("signing a widget token failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn secrets(pairs: &[(&str, &str)]) -> HashMap<String, SecretString> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), SecretString::from((*v).to_owned())))
+            .collect()
+    }
+
+    fn ccai(name: &str) -> WidgetProfileConfig {
+        WidgetProfileConfig::new(
+            name,
+            KindConfig::Ccai(config::CcaiConfig {
+                issuer: "ACME".into(),
+                secret_env: "S".into(),
+                alg: None,
+            }),
+        )
+    }
+
+    #[test]
+    fn duplicate_and_unsafe_names_are_refused() {
+        let s = secrets(&[("S", "0123456789abcdef0123")]);
+        let err = Widgets::from_config(&[ccai("web"), ccai("web")], &s)
+            .err()
+            .unwrap();
+        assert!(err.contains("declared twice"), "{err}");
+        for bad in ["", "a/b", "a b", "..", "é"] {
+            assert!(Widgets::from_config(&[ccai(bad)], &s).is_err(), "{bad:?}");
+        }
+        assert!(Widgets::from_config(&[ccai("web-1.x_y")], &s).is_ok());
+    }
+
+    #[test]
+    fn out_of_range_ttls_and_credentialed_stars_are_start_up_errors() {
+        let s = secrets(&[("S", "0123456789abcdef0123")]);
+        let mut short = ccai("web");
+        short.ttl_seconds = Some(0);
+        let mut star = ccai("web");
+        star.allowed_origins = vec!["*".into()];
+        star.allow_credentials = Some(true);
+        for (profile, expected) in [(short, "ttl_seconds"), (star, "credentials")] {
+            let err = Widgets::from_config(&[profile], &s).err().unwrap();
+            assert!(err.contains(expected) && err.contains("\"web\""), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_variable_not_a_value() {
+        let err = Widgets::from_config(&[ccai("web")], &HashMap::new())
+            .err()
+            .unwrap();
+        assert!(err.contains("environment variable S"), "{err}");
+    }
+
+    #[test]
+    fn only_e164_phones_pass() {
+        assert_eq!(e164(Some("+14155550100")), Some("+14155550100"));
+        for bad in ["14155550100", "+0123", "+1 415", "+", "+1234567890123456"] {
+            assert_eq!(e164(Some(bad)), None, "{bad}");
+        }
+    }
+}

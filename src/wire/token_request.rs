@@ -1,0 +1,297 @@
+//! Parsing a token request (RFC 6749 §4.4.2) with its client authentication (§2.3.1) into a
+//! typed value, and the revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1) requests
+//! authenticated the same way.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::types::{ClientId, ScopeSet};
+use crate::wire::Error;
+use crate::wire::basic::parse_basic;
+use crate::wire::form::{Form, media_type_is};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `client_secret_basic`: HTTP Basic with the form-encoded id and secret.
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    Post,
+}
+
+pub struct ClientCredentials {
+    pub client_id: ClientId,
+    pub secret: SecretString,
+    pub method: AuthMethod,
+}
+
+/// A well-formed client-credentials request. The only grant tollgate serves, so the type is
+/// not an enum: any other `grant_type` fails to parse.
+pub struct TokenRequest {
+    pub credentials: ClientCredentials,
+    /// `None`: the client's default scopes (RFC 6749 §3.3).
+    pub scope: Option<ScopeSet>,
+}
+
+/// A revocation or introspection request: the caller's credentials and the token in question.
+pub struct TokenOperation {
+    pub credentials: ClientCredentials,
+    pub token: String,
+}
+
+/// The raw parts of the HTTP request the parser needs.
+pub struct RawTokenRequest<'a> {
+    pub content_type: Option<&'a str>,
+    pub authorization: Option<&'a str>,
+    pub query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The form fields of a token request, as the strict form parser delivers them. (Deserialize
+/// only so that `deny_unknown_fields` documents `additionalProperties: false`; the server itself
+/// ignores unknown parameters, as RFC 6749 §3.2 requires.)
+#[derive(ToSchema, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenForm {
+    /// Must be `client_credentials` (may also be sent in the query string).
+    #[schema(pattern = "^client_credentials$", required = true)]
+    pub grant_type: Option<String>,
+    /// Space-delimited; absent means the client's default scopes. An empty value counts as
+    /// absent, as for every parameter here (RFC 6749 §3.1).
+    #[schema(pattern = "^([\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*)?$")]
+    pub scope: Option<String>,
+    /// For `client_secret_post` (empty counts as absent).
+    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
+    pub client_id: Option<String>,
+    /// For `client_secret_post` (empty counts as absent).
+    pub client_secret: Option<String>,
+}
+
+/// The form fields of a revocation or introspection request.
+#[derive(ToSchema, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenOperationForm {
+    /// The access token in question.
+    #[schema(min_length = 1, required = true)]
+    pub token: Option<String>,
+    /// `access_token`; optional and ignored (only access tokens exist here; §2.1 of both RFCs
+    /// lets the server ignore it).
+    pub token_type_hint: Option<String>,
+    /// For `client_secret_post` (empty counts as absent, RFC 6749 §3.1).
+    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
+    pub client_id: Option<String>,
+    /// For `client_secret_post` (empty counts as absent).
+    pub client_secret: Option<String>,
+}
+
+/// The body of a form request, after the media-type check.
+fn form_body(raw: &RawTokenRequest<'_>, expected: &'static str) -> Result<(Form, Form), Error> {
+    if !media_type_is(raw.content_type, "application/x-www-form-urlencoded") {
+        return Err(Error::invalid_request(expected));
+    }
+    let body = Form::parse(raw.body).map_err(Error::InvalidRequest)?;
+    let query = Form::parse(raw.query.as_bytes()).map_err(Error::InvalidRequest)?;
+    Ok((body, query))
+}
+
+pub fn parse(raw: &RawTokenRequest<'_>) -> Result<TokenRequest, Error> {
+    let (mut body, query) = form_body(
+        raw,
+        "the body must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)",
+    )?;
+    // RFC 6749 §2.3.1: credentials "MUST NOT be included in the request URI".
+    if query.contains("client_secret") || query.contains("client_id") {
+        return Err(Error::invalid_request(
+            "client credentials must not be sent in the URL (RFC 6749 §2.3.1)",
+        ));
+    }
+    let form = TokenForm {
+        grant_type: body.take("grant_type"),
+        scope: body.take("scope"),
+        client_id: body.take("client_id"),
+        client_secret: body.take("client_secret"),
+    };
+    // Some partner platforms put grant_type in the query string; accept it there, once.
+    let grant_type = match (form.grant_type, query.get("grant_type")) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_request("parameter grant_type is repeated"));
+        }
+        (Some(g), None) => g,
+        (None, Some(g)) => g.to_owned(),
+        (None, None) => return Err(Error::invalid_request("grant_type is required")),
+    };
+    if grant_type != "client_credentials" {
+        return Err(Error::UnsupportedGrantType);
+    }
+    let scope = match form.scope {
+        Some(s) => Some(ScopeSet::parse(&s).map_err(|m| Error::InvalidScope(m.into()))?),
+        None => None,
+    };
+    let credentials = client_credentials(raw.authorization, form.client_id, form.client_secret)?;
+    Ok(TokenRequest { credentials, scope })
+}
+
+pub fn parse_token_operation(raw: &RawTokenRequest<'_>) -> Result<TokenOperation, Error> {
+    let (mut body, query) = form_body(raw, "the body must be application/x-www-form-urlencoded")?;
+    if query.contains("client_secret") || query.contains("token") {
+        return Err(Error::invalid_request(
+            "credentials and tokens must not be sent in the URL",
+        ));
+    }
+    let form = TokenOperationForm {
+        token: body.take("token"),
+        token_type_hint: body.take("token_type_hint"),
+        client_id: body.take("client_id"),
+        client_secret: body.take("client_secret"),
+    };
+    let token = form
+        .token
+        .ok_or_else(|| Error::invalid_request("token is required"))?;
+    let credentials = client_credentials(raw.authorization, form.client_id, form.client_secret)?;
+    Ok(TokenOperation { credentials, token })
+}
+
+fn client_credentials(
+    authorization: Option<&str>,
+    body_id: Option<String>,
+    body_secret: Option<String>,
+) -> Result<ClientCredentials, Error> {
+    match authorization {
+        Some(header) => {
+            let (id, secret) = parse_basic(header)?;
+            // §2.3.1: "The client MUST NOT use more than one authentication method".
+            if body_secret.is_some() {
+                return Err(Error::invalid_request(
+                    "use either HTTP Basic or client_secret in the body, not both",
+                ));
+            }
+            if body_id.is_some_and(|b| b != id.as_str()) {
+                return Err(Error::invalid_request(
+                    "client_id in the body differs from the one in the Authorization header",
+                ));
+            }
+            Ok(ClientCredentials {
+                client_id: id,
+                secret,
+                method: AuthMethod::Basic,
+            })
+        }
+        None => match (body_id, body_secret) {
+            (Some(id), Some(secret)) => Ok(ClientCredentials {
+                client_id: ClientId::parse(&id).map_err(Error::invalid_request)?,
+                secret: SecretString::from(secret),
+                method: AuthMethod::Post,
+            }),
+            // No (complete) client authentication: §5.2 invalid_client.
+            _ => Err(Error::InvalidClient),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use secrecy::ExposeSecret;
+
+    fn req<'a>(auth: Option<&'a str>, query: &'a str, body: &'a [u8]) -> RawTokenRequest<'a> {
+        RawTokenRequest {
+            content_type: Some("application/x-www-form-urlencoded"),
+            authorization: auth,
+            query,
+            body,
+        }
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(
+            auth in proptest::option::of(".{0,80}"),
+            query in ".{0,40}",
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let _ = parse(&req(auth.as_deref(), &query, &body));
+            let _ = parse_token_operation(&req(auth.as_deref(), &query, &body));
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = basic("my%3Aclient", "s%2Bp+q");
+        let r = parse(&req(Some(&h), "", b"grant_type=client_credentials")).unwrap();
+        assert_eq!(r.credentials.client_id.as_str(), "my:client");
+        assert_eq!(r.credentials.secret.expose_secret(), "s+p q");
+        assert_eq!(r.credentials.method, AuthMethod::Basic);
+    }
+
+    #[test]
+    fn grant_type_may_come_from_the_query_once() {
+        let body = b"client_id=a&client_secret=b";
+        assert!(parse(&req(None, "grant_type=client_credentials", body)).is_ok());
+        let both = b"grant_type=client_credentials&client_id=a&client_secret=b";
+        assert!(matches!(
+            parse(&req(None, "grant_type=client_credentials", both)),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn two_authentication_methods_are_refused() {
+        let h = basic("a", "b");
+        let body = b"grant_type=client_credentials&client_secret=b";
+        assert!(matches!(
+            parse(&req(Some(&h), "", body)),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn other_grants_are_unsupported_and_missing_ones_invalid() {
+        let body = b"grant_type=password&client_id=a&client_secret=b";
+        assert!(matches!(
+            parse(&req(None, "", body)),
+            Err(Error::UnsupportedGrantType)
+        ));
+        assert!(matches!(
+            parse(&req(None, "", b"client_id=a&client_secret=b")),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn missing_credentials_are_invalid_client() {
+        let body = b"grant_type=client_credentials&client_id=a";
+        assert!(matches!(
+            parse(&req(None, "", body)),
+            Err(Error::InvalidClient)
+        ));
+    }
+
+    #[test]
+    fn secrets_in_the_url_are_refused() {
+        let body = b"grant_type=client_credentials&client_id=a";
+        assert!(matches!(
+            parse(&req(None, "client_secret=x", body)),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_basic_headers_are_invalid_requests() {
+        for h in ["Basic !!!", "Basic YWJj", "Basic"] {
+            let r = parse(&req(Some(h), "", b"grant_type=client_credentials"));
+            assert!(matches!(r, Err(Error::InvalidRequest(_))), "{h}");
+        }
+        let r = parse(&req(
+            Some("Bearer abc"),
+            "",
+            b"grant_type=client_credentials",
+        ));
+        assert!(matches!(r, Err(Error::InvalidClient)));
+    }
+}

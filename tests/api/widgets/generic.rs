@@ -1,0 +1,65 @@
+//! Generic widget templates: a Zendesk-style token from claims and mappings, and tokens
+//! signed with the server's own (published) key.
+
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+use tollgate::app::Application;
+
+use super::*;
+use crate::backend_test;
+use crate::support::*;
+
+backend_test! {
+    async fn generic_template_expresses_a_zendesk_style_token(backend) {
+        let app = spawn(backend, vec![zendesk()]).await;
+        let (id, jwt) = with_customer(&app).await;
+        let token = token_of(get(&app, "/widget_tokens/zendesk", Some(&jwt), None).await).await;
+        assert_eq!(header(&token), json!({"alg": "HS512", "typ": "JWT", "kid": "app_123"}));
+        let claims = verify_hs(&token, ZD_SECRET, Algorithm::HS512);
+        assert_eq!(keys(&claims), set(&["scope", "external_id", "name", "email", "iat", "exp"]));
+        assert_eq!(claims["scope"], "user");
+        assert_eq!(claims["external_id"], id);
+        assert_eq!(claims["name"], "Ada Lovelace");
+        assert_eq!(claims["email"], "ada@example.com");
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+        // Anonymous visitors only when the template says so.
+        let (status, body) = error_of(get(&app, "/widget_tokens/zendesk", None, None).await).await;
+        assert_eq!((status, body["error"].as_str().unwrap()), (401, "login_required"));
+    }
+
+    async fn generic_template_can_sign_with_the_servers_own_key(backend) {
+        let mut p = zendesk();
+        p.name = "own".into();
+        let g = generic_keys(&mut p);
+        g.alg = Some("server".into());
+        g.kid = None;
+        g.secret_env = None;
+        g.allow_anonymous = Some(true);
+        g.issuer = Some("http://tollgate.test".into());
+        g.claims.insert("aud".into(), json!("chat-vendor"));
+        let app = spawn(backend, vec![p]).await;
+        let (id, jwt) = with_customer(&app).await;
+        let token = token_of(get(&app, "/widget_tokens/own", Some(&jwt), None).await).await;
+        let claims = verify_with_jwks(&token, &app.jwks().await, "chat-vendor");
+        assert_eq!(claims["external_id"], id);
+        // Anonymous: only the id, nothing else mapped.
+        let res = get(&app, "/widget_tokens/own", None, None).await;
+        visitor_cookie(&res);
+        let claims = verify_with_jwks(&token_of(res).await, &app.jwks().await, "chat-vendor");
+        assert_eq!(keys(&claims), set(&["scope", "aud", "iss", "external_id", "iat", "exp"]));
+        assert_ne!(claims["external_id"], id);
+
+        // An HMAC server key is never published: such a template is refused at start-up.
+        let db = TestDb::create(backend).await;
+        let mut settings = test_settings(&db.url);
+        settings.signing_alg = tollgate::security::keys::Alg::Hs256;
+        let mut p = zendesk();
+        let g = generic_keys(&mut p);
+        g.alg = Some("server".into());
+        g.kid = None;
+        g.secret_env = None;
+        settings.widget_profiles = vec![p];
+        let err = Application::build(settings).await.err().expect("refused");
+        assert!(err.to_string().contains("asymmetric"), "{err}");
+    }
+}

@@ -8,6 +8,8 @@ plus the argon2id cost on this machine and the login rate against its ceiling.
 
     python3 bench/run.py                      # 64 connections, 15 s runs, median of 3
     python3 bench/run.py --seconds 5 --runs 1 --backends sqlite
+    python3 bench/run.py --only tokens,profile    # the token and profile rows (and the bare handler)
+    python3 bench/run.py --only spray             # the abuse-limit spray beside a valid client
 """
 
 import argparse
@@ -78,7 +80,7 @@ class RssSampler(threading.Thread):
 
 
 class Server:
-    def __init__(self, backend, pg_admin_url):
+    def __init__(self, backend, pg_admin_url, limits=False):
         self.backend = backend
         self.port = free_port()
         self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
@@ -97,10 +99,11 @@ class Server:
             "TOLLGATE_LISTEN": f"127.0.0.1:{self.port}",
             "TOLLGATE_ISSUER": f"http://127.0.0.1:{self.port}",
                         "RUST_LOG": "warn",
-            # The failure-timing measurement fails on purpose hundreds of times a minute.
-            "TOLLGATE_FAILURES_PER_MINUTE": "1000000",
-            "TOLLGATE_ADDRESS_FAILURES_PER_MINUTE": "1000000",
         }
+        if not limits:
+            # The failure-timing measurement fails on purpose hundreds of times a minute.
+            self.env["TOLLGATE_FAILURES_PER_MINUTE"] = "1000000"
+            self.env["TOLLGATE_ADDRESS_FAILURES_PER_MINUTE"] = "1000000"
         self.base = f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args, stdin=None):
@@ -207,6 +210,32 @@ def bare_handler(oha, args):
         proc.wait(timeout=10)
 
 
+def spray(backend, args):
+    """The abuse-limit row: wrong secrets for a new random client_id on every request from one
+    address (already over its limit after the first 100), with a valid, cached client at 50/s
+    beside it. With the default limits (10 per pair, 100 per address and minute)."""
+    srv = Server(backend, args.pg, limits=True)
+    try:
+        secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
+        srv.start()
+        basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
+        http("POST", srv.base + "/access_token", data=b"grant_type=client_credentials",
+             headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+        sampler = RssSampler(srv.proc.pid)
+        sampler.start()
+        out = json.loads(sh([os.path.join(ROOT, "target", "release", "examples", "spray"), srv.base,
+                             str(args.spray_seconds), str(args.connections), "bench-partner", secret]).stdout)
+        sampler.stop.set()
+        sampler.join()
+        out["rss_mib"] = sampler.peak_kib / 1024
+        v = out["valid"]
+        print(f"  {backend:8} spray {out['requests'] / out['seconds']:9.0f} req/s  statuses {out['statuses']}  "
+              f"rss {out['rss_mib']:.1f} MiB  valid p99 {v['p99_ms']:.1f} max {v['max_ms']:.1f} ms", file=sys.stderr)
+        return out
+    finally:
+        srv.close()
+
+
 def median_of(runs):
     return {
         "rps": statistics.median(r["rps"] for r in runs),
@@ -225,18 +254,25 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--backends", default="postgres,sqlite")
     ap.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray",
+                    help="comma list of: tokens, profile, login, flood, timing, spray")
+    ap.add_argument("--spray-seconds", type=int, default=30)
     args = ap.parse_args()
+    only = set(args.only.split(","))
 
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate", "--example", "bare_token"],
-                   cwd=ROOT, check=True)
+    examples = ["--example", "bare_token"] + (["--example", "spray"] if "spray" in only else [])
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate", *examples], cwd=ROOT, check=True)
     oha = ensure_oha()
     argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
 
-    rows, timings = [], []
-    bare = bare_handler(oha, args)
-    if bare:
-        rows.append(("bare", "/access_token (Basic)", bare))
+    rows, timings, sprays = [], [], []
+    if "tokens" in only:
+        rows.append(("bare", "/access_token (Basic)", bare_handler(oha, args)))
     for backend in args.backends.split(","):
+        if "spray" in only:
+            sprays.append((backend, spray(backend, args)))
+        if not only & {"tokens", "profile", "login", "flood", "timing"}:
+            continue
         srv = Server(backend, args.pg)
         try:
             secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
@@ -260,14 +296,16 @@ def main():
                        [f"api-key: {api_key}", f"Authorization: Bearer {token}", f"X-Customer-Id: {customer}"], None)
             login = ("POST", srv.base + "/customer_authenticate", [f"Content-Type: {form}"],
                      "username=bench-user&password=bench+password+123")
-            timings.append((backend, timing_pairs(srv.base)))
+            if "timing" in only:
+                timings.append((backend, timing_pairs(srv.base)))
             # Warm-up: the first request per credential pays one argon2 verification.
             for s in (token_basic, token_body, profile):
                 oha_run(oha, 1, 4, *s)
 
-            scenarios = [("/access_token (Basic)", token_basic), ("/access_token (body)", token_body),
-                         ("/getprofile", profile), ("/customer_authenticate", login)]
-            for name, s in scenarios + [("/access_token during login flood", None)]:
+            scenarios = [("tokens", "/access_token (Basic)", token_basic), ("tokens", "/access_token (body)", token_body),
+                         ("profile", "/getprofile", profile), ("login", "/customer_authenticate", login),
+                         ("flood", "/access_token during login flood", None)]
+            for _, name, s in (x for x in scenarios if x[0] in only):
                 runs = []
                 for _ in range(args.runs):
                     sampler = RssSampler(srv.proc.pid)
@@ -297,8 +335,9 @@ def main():
         finally:
             srv.close()
 
-    print()
-    print("Failure timing, median ms of 150 sequential requests each (ratio must stay within 0.9-1.1):")
+    if timings:
+        print()
+        print("Failure timing, median ms of 150 sequential requests each (ratio must stay within 0.9-1.1):")
     for backend, t in timings:
         print(f"  {backend}: unknown client {t['unknown_client']:.2f} / wrong secret {t['wrong_secret']:.2f} = "
               f"{t['unknown_client'] / t['wrong_secret']:.3f};  unknown user {t['unknown_user']:.2f} / "
@@ -325,6 +364,25 @@ def main():
             if backend != "bare":
                 print(f"{backend}: /access_token (Basic) = {rps / idle['bare']:.0%} of the bare handler "
                       f"({rps:.0f} vs {idle['bare']:.0f}/s)")
+    bare_rows = [m for b, n, m in rows if b == "bare"]
+    for backend, name, m in rows:
+        if backend != "bare" and bare_rows and name != "/customer_authenticate":
+            print(f"{backend}: {name} = {m['rps'] / bare_rows[0]['rps']:.2f} of the bare handler's rate, "
+                  f"p99 {m['p99_ms'] / bare_rows[0]['p99_ms']:.2f}x")
+    if sprays:
+        print()
+        print(f"Spray: {args.spray_seconds} s, {args.connections} connections of wrong secrets for a new random "
+              "client_id each, one address; a valid cached client at 50/s beside it; limits 10/pair, "
+              "100/address per minute")
+        print()
+        print("| backend | spray req/s | 429 | 401 (let through) per window | peak RSS MiB | valid p50 ms | "
+              "valid p99 ms | valid max ms | valid errors |")
+        print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+        for backend, o in sprays:
+            v = o["valid"]
+            print(f"| {backend} | {o['requests'] / o['seconds']:.0f} | {o['statuses'].get('429', 0)} | "
+                  f"{o['through_by_window']} | {o['rss_mib']:.1f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | "
+                  f"{v['max_ms']:.1f} | {v['errors']} |")
     for backend, name, m in rows:
         if name == "/customer_authenticate":
             print(f"{backend}: login {m['rps']:.0f}/s = {m['rps'] / (workers / ms * 1000):.0%} of the "

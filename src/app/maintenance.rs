@@ -1,5 +1,5 @@
 //! The one background task: every second, poll the database for credential changes and
-//! revocations; rotate the signing key when it is due; once an hour, forget revocations of
+//! revocations and free the abuse limiter's windows gone by; rotate the signing key when it is due; once an hour, forget revocations of
 //! expired tokens and prune old audit events. All on the injected `Clock`, so tests that move
 //! the clock move this too.
 
@@ -33,6 +33,7 @@ pub fn spawn(state: &web::Data<AppState>, schedule: Schedule) {
             let now_ms = state.clock.now_millis();
             let now = now_ms.div_euclid(1000);
             state.authority.sync(now).await;
+            state.authority.limits.sweep(now);
             rotate_if_due(&state, schedule.key_rotation_secs, now_ms).await;
             if last_hourly.is_none_or(|t| now_ms - t >= HOUR_MS) {
                 last_hourly = Some(now_ms);

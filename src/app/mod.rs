@@ -15,13 +15,13 @@ use secrecy::ExposeSecret;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::domain::limits::{LimitSettings, Limiter};
+use crate::domain::limits::Limiter;
 use crate::domain::{Authority, Error};
 use crate::http::{self, AppState, middleware};
 use crate::security::hashing::Hasher;
 use crate::security::keys::{self, MasterKey};
 use crate::security::tokens::TokenService;
-use crate::store::{Store, StoreError};
+use crate::store::{MigrationReport, Store, StoreError};
 use crate::widgets::Widgets;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,20 +39,25 @@ pub enum StartupError {
 /// Opens the database and brings the schema (and the provisioning directory, if configured) up
 /// to date. Shared by the server and the CLI.
 pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    Ok(migrate(settings).await?.0)
+}
+
+/// `open_store`, with what the schema migration did.
+pub async fn migrate(settings: &Settings) -> Result<(Store, MigrationReport), StoreError> {
     let store = Store::connect(
         settings.database_url.expose_secret(),
         settings.db_max_connections,
         Duration::from_millis(settings.db_acquire_timeout_ms),
     )
     .await?;
-    store.migrate().await?;
+    let schema = store.migrate().await?;
     if let Some(dir) = &settings.provisioning_dir {
         let report = store.migrate_provisioning(dir).await?;
         if !report.applied.is_empty() {
             tracing::info!(applied = ?report.applied, "applied provisioning migrations");
         }
     }
-    Ok(store)
+    Ok((store, schema))
 }
 
 pub fn master_key(settings: &Settings) -> Result<MasterKey, Error> {
@@ -114,10 +119,7 @@ impl Application {
         .with_key_store(master, settings.signing_alg);
         let hasher = Hasher::start(&settings.argon2).map_err(Error::from)?;
         let limits = Limiter::new(
-            LimitSettings {
-                per_pair: settings.failures_per_minute,
-                per_address: settings.address_failures_per_minute,
-            },
+            settings.limit_settings(),
             settings
                 .redis_url
                 .as_ref()

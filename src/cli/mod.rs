@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::app::{Application, open_store};
+use crate::app::Application;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 
@@ -90,7 +90,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate { provisioning } => {
-            let store = open_store(&Settings {
+            let (store, schema) = crate::app::migrate(&Settings {
                 provisioning_dir: None,
                 ..settings.clone()
             })
@@ -99,7 +99,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
                 Some(dir) => Some(store.migrate_provisioning(&dir).await?),
                 None => None,
             };
-            print(&json!({"schema": "up to date", "provisioning": report}));
+            print(&json!({"schema": schema, "provisioning": report}));
             Ok(())
         }
         Command::Client(c) => client::run(c, &settings, now).await,

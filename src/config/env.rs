@@ -80,6 +80,9 @@ pub(super) const VARIABLES: &[(&str, Setter)] = &[
     ("TOLLGATE_ADDRESS_FAILURES_PER_MINUTE", |s, v| {
         parse(&mut s.address_failures_per_minute, v)
     }),
+    ("TOLLGATE_LIMITER_MAX_KEYS", |s, v| {
+        parse(&mut s.limiter_max_keys, v)
+    }),
     ("TOLLGATE_REDIS_URL", |s, v| {
         s.redis_url = Some(SecretString::from(v));
         Ok(())

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::domain::limits::LimitSettings;
 pub use crate::security::hashing::Argon2Settings;
 use crate::security::keys::Alg;
 use crate::widgets::config::WidgetProfileConfig;
@@ -99,6 +100,8 @@ pub struct Settings {
     pub failures_per_minute: u32,
     /// Failed authentications one address may have per minute, over all principals.
     pub address_failures_per_minute: u32,
+    /// Failure counters kept in memory at most; at the cap a new key is refused (429).
+    pub limiter_max_keys: usize,
     /// `redis://…`: abuse-limit counters shared by every instance (else in memory).
     pub redis_url: Option<SecretString>,
     /// Prefix of tollgate's Redis keys.
@@ -139,6 +142,7 @@ impl Default for Settings {
             audit_retention_days: 90,
             failures_per_minute: 10,
             address_failures_per_minute: 100,
+            limiter_max_keys: 100_000,
             redis_url: None,
             redis_prefix: "tollgate".into(),
             trusted_proxy_hops: 0,
@@ -219,6 +223,9 @@ impl Settings {
                 "token lifetimes must be at least 1 second".into(),
             ));
         }
+        self.limit_settings()
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         if self.issuer.is_empty() || self.issuer.ends_with('/') {
             // RFC 8414 §2: the issuer is a URL without query or fragment; a trailing slash
             // would make every derived endpoint URL ambiguous.
@@ -254,6 +261,14 @@ impl Settings {
             )));
         }
         Ok(())
+    }
+
+    pub fn limit_settings(&self) -> LimitSettings {
+        LimitSettings {
+            per_pair: self.failures_per_minute,
+            per_address: self.address_failures_per_minute,
+            max_keys: self.limiter_max_keys,
+        }
     }
 
     /// The audience access tokens get by default and `/getprofile` requires.
@@ -393,6 +408,28 @@ mod tests {
         let err = Settings::from_env(&env(&[("TOLLGATE_CONFIG", &p)])).unwrap_err();
         assert!(err.to_string().contains("kind is required"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn failure_limits_must_be_positive_and_may_be_huge() {
+        for (name, value, ok) in [
+            ("TOLLGATE_FAILURES_PER_MINUTE", "0", false),
+            ("TOLLGATE_ADDRESS_FAILURES_PER_MINUTE", "0", false),
+            ("TOLLGATE_LIMITER_MAX_KEYS", "0", false),
+            ("TOLLGATE_FAILURES_PER_MINUTE", "-1", false),
+            ("TOLLGATE_FAILURES_PER_MINUTE", "1", true),
+            ("TOLLGATE_ADDRESS_FAILURES_PER_MINUTE", "1000000000", true),
+            ("TOLLGATE_FAILURES_PER_MINUTE", "10000000000", false),
+        ] {
+            let result = Settings::from_env(&env(&[(name, value)]));
+            assert_eq!(result.is_ok(), ok, "{name}={value}: {:?}", result.err());
+            if let Err(e) = result {
+                assert!(
+                    e.to_string().contains("must be at least") || e.to_string().contains(name),
+                    "{e}"
+                );
+            }
+        }
     }
 
     #[test]

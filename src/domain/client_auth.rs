@@ -29,10 +29,6 @@ pub async fn authenticate(
     {
         return Ok(client);
     }
-    let keys = Keys::client(id, caller.source.as_deref());
-    if let Some(retry_after) = auth.limits.blocked(&keys, now_secs).await {
-        return Err(Error::TooManyRequests(retry_after));
-    }
     let _flight = auth
         .clients
         .single_flight(id, auth.hasher.max_wait())
@@ -43,6 +39,15 @@ pub async fn authenticate(
     {
         return Ok(client);
     }
+    // The slot is taken before the verification, so racing requests cannot pass the limit; a
+    // right secret gives it back when `attempt` is dropped. Taken after the single flight, so
+    // a partner's concurrent requests on a cold cache wait for one verification instead of
+    // each holding a slot.
+    let attempt = auth
+        .limits
+        .begin(Keys::client(id, caller.source.as_deref()), now_secs)
+        .await
+        .map_err(Error::TooManyRequests)?;
     let epoch = auth.freshness.epoch();
     let client = auth.store.client(id).await?;
     let phc = client.as_ref().map(|c| c.secret_hash.clone());
@@ -67,7 +72,7 @@ pub async fn authenticate(
             Ok(c)
         }
         _ => {
-            auth.limits.failed(&keys, now_secs).await;
+            attempt.failed();
             auth.audit.record(
                 AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis).client(id),
             );

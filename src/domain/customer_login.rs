@@ -20,9 +20,11 @@ pub async fn login(
 ) -> Result<Issued, Error> {
     let now_secs = now_millis.div_euclid(1000);
     let keys = Keys::user(req.username.as_str(), caller.source.as_deref());
-    if let Some(retry_after) = auth.limits.blocked(&keys, now_secs).await {
-        return Err(Error::TooManyRequests(retry_after));
-    }
+    let attempt = auth
+        .limits
+        .begin(keys, now_secs)
+        .await
+        .map_err(Error::TooManyRequests)?;
     let found = auth.store.customer_login(&req.username).await?;
     let (phc, context) = match &found {
         Some(c) => (Some(c.password_hash.clone()), c.customer_id.as_str()),
@@ -41,7 +43,7 @@ pub async fn login(
                 event = event.customer(c.customer_id.as_str());
             }
             auth.audit.record(event);
-            let failures = auth.limits.failed(&keys, now_secs).await;
+            let failures = attempt.failed();
             tokio::time::sleep(auth.limits.login_delay(failures)).await;
             return Err(Error::InvalidCredentials);
         }

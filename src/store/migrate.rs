@@ -32,15 +32,16 @@ const SQLITE: &[(&str, &str)] = migrations!("sqlite": "0001_initial", "0002_cach
 /// Arbitrary constant naming tollgate's advisory lock.
 const LOCK_KEY: i64 = 0x746f_6c6c_6761_7465;
 
+/// What a migration run did.
 #[derive(Debug, Serialize)]
-pub struct ProvisioningReport {
+pub struct MigrationReport {
     pub applied: Vec<String>,
     pub already_applied: usize,
 }
 
 impl Store {
     /// Brings the schema up to date.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let list = match self.backend {
             Backend::Postgres => POSTGRES,
             Backend::Sqlite => SQLITE,
@@ -60,11 +61,14 @@ impl Store {
                 "applied schema migrations"
             );
         }
-        Ok(())
+        Ok(MigrationReport {
+            already_applied: migrations.len() - applied.len(),
+            applied,
+        })
     }
 
     /// Applies the `*.sql` files of `dir` in file-name order, each once.
-    pub async fn migrate_provisioning(&self, dir: &Path) -> Result<ProvisioningReport, StoreError> {
+    pub async fn migrate_provisioning(&self, dir: &Path) -> Result<MigrationReport, StoreError> {
         let io = |e: std::io::Error| StoreError::Migration(format!("{}: {e}", dir.display()));
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
@@ -87,7 +91,7 @@ impl Store {
         }
         let total = migrations.len();
         let applied = self.apply("provisioning_migrations", &migrations).await?;
-        Ok(ProvisioningReport {
+        Ok(MigrationReport {
             already_applied: total - applied.len(),
             applied,
         })

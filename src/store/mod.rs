@@ -27,7 +27,7 @@ pub use audit::{AuditEvent, AuditRow};
 pub use clients::{ClientRecord, client_insert_sql};
 pub use customers::{CustomerLogin, CustomerRecord, Profile};
 pub use keys::StoredKey;
-pub use migrate::ProvisioningReport;
+pub use migrate::MigrationReport;
 pub use revocations::RevokedRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -59,8 +59,14 @@ backend_test! {
         let dir_s = dir.to_str().unwrap();
         let report = json_out(&run_tollgate(&db, &["migrate", "--provisioning", dir_s], None));
         assert_eq!(report["provisioning"]["applied"], serde_json::json!(["0001_partner_2.sql"]));
+        // `--sql` never touched the database: this first migrate applied the whole schema.
+        let schema = report["schema"]["applied"].as_array().unwrap();
+        assert_eq!(schema.first().and_then(|m| m.as_str()), Some("0001_initial"));
+        assert_eq!(report["schema"]["already_applied"], 0);
         let again = json_out(&run_tollgate(&db, &["migrate", "--provisioning", dir_s], None));
         assert_eq!(again["provisioning"]["applied"], serde_json::json!([]), "applied once only");
+        assert_eq!(again["schema"]["applied"], serde_json::json!([]));
+        assert_eq!(again["schema"]["already_applied"], schema.len());
 
         let app = TestApp::spawn_on(db.clone(), |_| {}).await;
         app.token("partner-2", &secret, "chat").await;

@@ -22,11 +22,19 @@ fn free_port() -> u16 {
 }
 
 async fn start(backend: Backend, rust_log: &str) -> Server {
+    start_with(backend, rust_log, &[]).await
+}
+
+async fn start_with(backend: Backend, rust_log: &str, env: &[(&str, &str)]) -> Server {
+    // reqwest is built without a default TLS provider; the server installs one, this process
+    // may not have started a server yet.
+    tollgate::widgets::axp::install_crypto_provider();
     let db = TestDb::create(backend).await;
     let port = free_port();
     let child = tollgate_command(&db.url, &["serve"])
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", rust_log)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -39,6 +47,21 @@ async fn start(backend: Backend, rust_log: &str) -> Server {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Server { child, base, db }
+}
+
+/// Stops the server with SIGTERM, checks it exits 0, and returns what it logged.
+fn stop_and_read_logs(srv: &mut Server) -> String {
+    sigterm(&srv.child);
+    let status = srv.child.wait().unwrap();
+    assert!(status.success());
+    let mut logs = String::new();
+    srv.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    logs
 }
 
 fn sigterm(child: &Child) {
@@ -135,16 +158,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         .await
         .unwrap();
 
-    sigterm(&srv.child);
-    let status = srv.child.wait().unwrap();
-    assert!(status.success());
-    let mut logs = String::new();
-    srv.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = stop_and_read_logs(&mut srv);
     assert!(
         logs.len() > 10_000,
         "trace logging produced only {} bytes",
@@ -177,7 +191,14 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
-    let mut srv = start(Backend::Sqlite, "warn").await;
+    // Each login in flight holds a slot of ada's failure limit until it verifies: leave room
+    // for all twelve.
+    let mut srv = start_with(
+        Backend::Sqlite,
+        "warn",
+        &[("TOLLGATE_FAILURES_PER_MINUTE", "20")],
+    )
+    .await;
     create_customer_by_cli(&srv.db, "ada", "correct horse battery");
     let http = reqwest::Client::new();
     // Twelve logins queue on one hashing thread: ~0.2 s of work in flight when SIGTERM lands.
@@ -219,4 +240,52 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
             .is_err(),
         "still accepting connections"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_flood_is_logged_once_per_address_and_window() {
+    let mut srv = start_with(
+        Backend::Sqlite,
+        "warn",
+        &[
+            ("TOLLGATE_TRUSTED_PROXY_HOPS", "1"),
+            ("TOLLGATE_ADDRESS_FAILURES_PER_MINUTE", "3"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let mut refused = 0;
+    for address in ["203.0.113.1", "203.0.113.2"] {
+        for i in 0..25 {
+            let res = http
+                .post(format!("{}/access_token", srv.base))
+                .header("x-forwarded-for", address)
+                .basic_auth(format!("spray-{i}"), Some("wrong-secret-wrong-secret"))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            if res.status() == 429 {
+                refused += 1;
+            }
+        }
+    }
+    let logs = stop_and_read_logs(&mut srv);
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("over the limit"))
+        .collect();
+    // Two addresses, one window (the 50 requests take well under a minute): two lines for 44
+    // refusals, each naming its address.
+    if refused == 44 {
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].contains("203.0.113.1") && lines[1].contains("203.0.113.2"));
+    } else {
+        // The requests straddled a window boundary: at most one line per address per window.
+        assert!(
+            (2..=4).contains(&lines.len()),
+            "{refused} refused, {lines:#?}"
+        );
+    }
+    assert!(!logs.contains("spray-"), "no principal in the log line");
 }

@@ -29,7 +29,61 @@ fn unique_prefix() -> String {
     format!("tollgate-test-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// 64 wrong secrets at once from one address, each for the client `id(i)`: how many were
+/// verified (401) and how many refused (429).
+async fn spray(app: &TestApp, id: impl Fn(usize) -> String) -> (usize, usize) {
+    let requests = (0..64).map(|i| {
+        let req = app
+            .http
+            .post(app.url("/access_token"))
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("authorization", basic(&id(i), "guess-guess-guess-guess"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials");
+        async move { req.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_join(requests).await;
+    let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!(count(401) + count(429), 64, "{statuses:?}");
+    (count(401), count(429))
+}
+
 backend_test! {
+    async fn concurrent_failures_never_pass_either_limit(backend) {
+        let app = TestApp::spawn_with(backend, |s| {
+            s.trusted_proxy_hops = 1;
+            s.failures_per_minute = 7;
+            s.address_failures_per_minute = 20;
+        }).await;
+        // Distinct client ids: the address limit binds.
+        assert_eq!(spray(&app, |i| format!("spray-{i}")).await, (20, 44));
+        let app = TestApp::spawn_with(backend, |s| {
+            s.trusted_proxy_hops = 1;
+            s.failures_per_minute = 7;
+            s.address_failures_per_minute = 1000;
+        }).await;
+        // One client id: the pair limit binds.
+        assert_eq!(spray(&app, |_| "desk".to_owned()).await, (7, 57));
+        let (_, address, _) = app.state.authority.limits.refused_counts();
+        assert_eq!(address, 0);
+        assert_eq!(app.state.authority.limits.refused_counts().0, 57);
+    }
+
+    async fn concurrent_failures_never_pass_the_limit_shared_in_redis(backend) {
+        let prefix = unique_prefix();
+        let settings = |s: &mut tollgate::config::Settings| {
+            s.trusted_proxy_hops = 1;
+            s.address_failures_per_minute = 20;
+            s.redis_url = Some(secrecy::SecretString::from(format!("redis://{REDIS}")));
+            s.redis_prefix = prefix.clone();
+        };
+        let first = TestApp::spawn_with(backend, settings).await;
+        let second = TestApp::spawn_on(first.db.clone(), settings).await;
+        let (a, _) = spray(&first, |i| format!("spray-{i}")).await;
+        let (b, _) = spray(&second, |i| format!("other-{i}")).await;
+        assert_eq!(a + b, 20, "one limit over both instances: {a} + {b}");
+    }
+
     async fn brute_force_on_a_client_gets_429_without_locking_the_real_client_out(backend) {
         let app = TestApp::spawn_with(backend, behind_one_proxy).await;
         let secret = app.create_client("desk", "a").await;

@@ -52,7 +52,7 @@ impl ScopeSet {
                 .bytes()
                 .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
             if !valid {
-                return Err("a scope token has a character RFC 6749 §3.3 does not allow");
+                return Err("a scope token has a character RFC 6749 section 3.3 does not allow");
             }
             set.insert(token.to_owned());
         }
@@ -180,8 +180,12 @@ impl ApiKey {
     }
 }
 
-/// A username as stored and looked up: trimmed and lower-cased, so logins compare
-/// case-insensitively; 1 to 256 bytes.
+/// A username as stored and looked up. The policy: printable ASCII without spaces (%x21-7E),
+/// 1 to 256 characters, compared with ASCII case folded; leading and trailing spaces trimmed.
+/// Anything else is refused, at creation and at login alike. ASCII only because Unicode case
+/// folding is lossy: `to_lowercase` maps U+212A KELVIN SIGN to `k`, so "\u{212A}ate" would
+/// log in as "kate". (RFC 8265's UsernameCaseMapped profile would be the Unicode-aware choice;
+/// no maintained Rust implementation of it was at hand.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -189,14 +193,17 @@ pub const MAX_USERNAME: usize = 256;
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let name = raw.trim().to_lowercase();
+        let name = raw.trim();
         if name.is_empty() {
             return Err("username is required");
         }
         if name.len() > MAX_USERNAME {
             return Err("the username is too long");
         }
-        Ok(Self(name))
+        if !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return Err("a username is printable ASCII without spaces");
+        }
+        Ok(Self(name.to_ascii_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -275,6 +282,26 @@ mod tests {
         assert_eq!(parsed.secret(), key.secret());
         assert!(ApiKey::parse("tg_short_x").is_err());
         assert!(ApiKey::parse("nope").is_err());
+    }
+
+    #[test]
+    fn usernames_fold_ascii_case_and_refuse_everything_else() {
+        assert_eq!(Username::parse("  Kate ").unwrap().as_str(), "kate");
+        assert_eq!(
+            Username::parse("Ada@Example.COM").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "\u{212A}ate",
+            "k\u{0301}ate",
+            "ka te",
+            "kate\u{0}",
+            "",
+            "   ",
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Username::parse(&"a".repeat(257)).is_err());
     }
 
     #[test]

@@ -86,15 +86,21 @@ impl Application {
     }
 
     pub async fn build_with_clock(
-        settings: Settings,
+        mut settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(settings.listen)?;
+        settings
+            .resolve_issuer_for(listener.local_addr()?)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
         crate::widgets::axp::install_crypto_provider();
         // Configuration mistakes stop the start before the database is touched.
         let widgets = Widgets::from_config(&settings.widget_profiles, &settings.named_secrets)
             .map_err(StartupError::Config)?;
+        let own = TokenService::audiences(&settings.issuer, settings.default_audience());
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
         widgets
-            .check_server_key(settings.signing_alg)
+            .check_against_server(settings.signing_alg, &own)
             .map_err(StartupError::Config)?;
         let tls = match &settings.tls {
             Some(t) => Some(
@@ -134,6 +140,7 @@ impl Application {
             customer_session: settings.customer_session,
             trusted_proxy_hops: settings.trusted_proxy_hops,
             session_cookie_name: settings.session_cookie_name.clone(),
+            body_timeout: Duration::from_millis(settings.body_timeout_ms),
             openapi: http::openapi::render(),
             widgets,
         });
@@ -146,7 +153,6 @@ impl Application {
             },
         );
 
-        let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let max_body = settings.max_body_bytes;
         let app_state = state.clone();

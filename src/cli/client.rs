@@ -71,6 +71,8 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 (None, true) => Some(read_stdin_secret("client secret")?),
                 (None, false) => None,
             };
+            // A secret the admin supplied is never printed: only a generated one, once.
+            let generated = secret.is_none();
             let spec = NewClient {
                 client_id: id,
                 scopes: scope,
@@ -87,17 +89,22 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                     record.client_id,
                     client_insert_sql(&record, now)
                 );
-                eprintln!(
-                    "client_secret for {}: {}",
-                    record.client_id,
-                    secret.expose_secret()
-                );
+                if generated {
+                    eprintln!(
+                        "client_secret for {}: {}",
+                        record.client_id,
+                        secret.expose_secret()
+                    );
+                }
                 return Ok(());
             }
             let store = open_store(settings).await?;
             let (client_id, secret) =
                 provisioning::create_client(&store, spec, &settings.argon2, now).await?;
-            print(&json!({"client_id": client_id, "client_secret": secret.expose_secret()}));
+            print(&with_generated(
+                json!({"client_id": client_id}),
+                generated.then_some(&secret),
+            ));
         }
         ClientCommand::RotateSecret {
             id,
@@ -120,11 +127,10 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 now,
             )
             .await?;
-            print(&json!({
-                "client_id": id,
-                "client_secret": secret.expose_secret(),
-                "old_secret_valid_until": rfc3339(until * 1000),
-            }));
+            print(&with_generated(
+                json!({"client_id": id, "old_secret_valid_until": rfc3339(until * 1000)}),
+                (!secret_stdin).then_some(&secret),
+            ));
         }
         ClientCommand::RevokeSecret { id } => {
             let store = open_store(settings).await?;
@@ -133,4 +139,16 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
         }
     }
     Ok(())
+}
+
+/// `out` with `client_secret` when tollgate generated it (shown once), without when the admin
+/// supplied it.
+fn with_generated(
+    mut out: serde_json::Value,
+    generated: Option<&SecretString>,
+) -> serde_json::Value {
+    if let Some(secret) = generated {
+        out["client_secret"] = json!(secret.expose_secret());
+    }
+    out
 }

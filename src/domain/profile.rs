@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::client_auth::client_is_active;
 use crate::domain::revocation::is_revoked;
 use crate::domain::{Authority, Error};
 use crate::security::hashing::bind;
@@ -25,6 +26,9 @@ pub async fn get_profile(
         .map_err(Error::InvalidToken)?;
     if is_revoked(auth, &grant.jti).await? {
         return Err(Error::InvalidToken("the token has been revoked"));
+    }
+    if !client_is_active(auth, &grant.client_id).await? {
+        return Err(Error::InvalidToken("the token's client is disabled"));
     }
     if !grant.scope.contains(REQUIRED_SCOPE) {
         return Err(Error::InsufficientScope(REQUIRED_SCOPE));

@@ -189,8 +189,7 @@ pub async fn create_customer(
     argon2: &Argon2Settings,
     now: i64,
 ) -> Result<CustomerId, Error> {
-    let username = Username::parse(&spec.username)
-        .map_err(|_| Error::invalid_request("a username must be 1 to 256 characters"))?;
+    let username = Username::parse(&spec.username).map_err(Error::invalid_request)?;
     if spec.password.expose_secret().len() < 8 {
         return Err(Error::invalid_request(
             "a password must be at least 8 characters",

@@ -11,7 +11,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
-use crate::domain::client_auth::authenticate;
+use crate::domain::client_auth::{authenticate, client_is_active};
 use crate::domain::{Authority, Error};
 use crate::security::tokens::AccessClaims;
 use crate::store::RevokedRow;
@@ -111,7 +111,7 @@ pub async fn introspect(
     let Ok(claims) = auth.tokens.inspect_access_token(&req.token, now_secs) else {
         return Ok(None);
     };
-    if is_revoked(auth, &claims.jti).await? {
+    if is_revoked(auth, &claims.jti).await? || !client_is_active(auth, &claims.client_id).await? {
         return Ok(None);
     }
     Ok(Some(claims))

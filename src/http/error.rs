@@ -55,12 +55,12 @@ fn map(e: &Error) -> Mapped {
     let m = |status, code, description: String| Mapped {
         status,
         code,
-        description,
+        description: clean(&description),
         challenge: None,
         retry_after: None,
     };
     let bearer = |error: &str, description: &str| {
-        // RFC 6750 §3: quoted-string values; our descriptions hold no quote or backslash.
+        let description = clean(description);
         format!("Bearer realm=\"{REALM}\", error=\"{error}\", error_description=\"{description}\"")
     };
     match e {
@@ -134,7 +134,8 @@ fn map(e: &Error) -> Mapped {
         ),
         E::InvalidCustomerToken(d) => Mapped {
             challenge: Some(format!(
-                "JWT realm=\"{REALM}-customer\", error=\"invalid_token\", error_description=\"{d}\""
+                "JWT realm=\"{REALM}-customer\", error=\"invalid_token\", error_description=\"{}\"",
+                clean(d)
             )),
             ..m(
                 StatusCode::UNAUTHORIZED,
@@ -199,6 +200,24 @@ fn map(e: &Error) -> Mapped {
     }
 }
 
+/// The longest `error_description` sent: a sentence, not a document.
+const MAX_DESCRIPTION: usize = 200;
+
+/// An `error_description` as RFC 6749 §5.2 and RFC 6750 §3 allow it: only %x20-21 / %x23-5B /
+/// %x5D-7E (no quote, no backslash, nothing outside printable ASCII), so it is also a valid
+/// quoted-string in `WWW-Authenticate`; anything else becomes `?`, and it stays short. The last
+/// line of defence: messages are written to keep to this, and never reflect raw client input.
+fn clean(description: &str) -> String {
+    description
+        .chars()
+        .map(|c| match c {
+            ' ' | '!' | '#'..='[' | ']'..='~' => c,
+            _ => '?',
+        })
+        .take(MAX_DESCRIPTION)
+        .collect()
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         map(&self.0).status
@@ -242,6 +261,9 @@ pub fn generic(status: StatusCode) -> ErrorBody {
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "the request body is too large"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("invalid_request", "unsupported content type"),
+        StatusCode::REQUEST_TIMEOUT => {
+            ("invalid_request", "the request body did not arrive in time")
+        }
         s if s.is_client_error() => ("invalid_request", "the request is malformed"),
         _ => ("server_error", "an internal error occurred"),
     };
@@ -306,6 +328,63 @@ mod tests {
             assert_eq!(m.status.as_u16(), status, "{err:?}");
             assert_eq!(m.code, code, "{err:?}");
         }
+    }
+
+    /// Every variant, with the most hostile text each can carry.
+    fn every_error() -> Vec<Error> {
+        let hostile = "quote \" backslash \\ crlf \r\n nul \0 \u{e9}t\u{e9} \u{a7}2.3 ".repeat(40);
+        let leaked: &'static str = Box::leak(hostile.clone().into_boxed_str());
+        vec![
+            Error::InvalidRequest(Cow::Owned(hostile.clone())),
+            Error::InvalidClient,
+            Error::UnauthorizedClient(leaked),
+            Error::UnsupportedGrantType,
+            Error::InvalidScope(Cow::Owned(hostile.clone())),
+            Error::InvalidCredentials,
+            Error::MissingToken,
+            Error::InvalidToken(leaked),
+            Error::InsufficientScope(leaked),
+            Error::MissingApiKey,
+            Error::InvalidApiKey,
+            Error::AccessDenied(leaked),
+            Error::ApiKeyNotAllowed(leaked),
+            Error::InvalidCustomerToken(leaked),
+            Error::UnknownCustomer,
+            Error::TooManyRequests(30),
+            Error::LoginRequired,
+            Error::UnknownWidgetProfile,
+            Error::Upstream(hostile.clone()),
+            Error::Busy,
+            Error::Unavailable(hostile.clone()),
+            Error::Internal(hostile),
+        ]
+    }
+
+    fn rfc_clean(text: &str) -> bool {
+        text.len() <= MAX_DESCRIPTION
+            && text
+                .bytes()
+                .all(|b| matches!(b, 0x20 | 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+    }
+
+    #[test]
+    fn every_description_keeps_to_rfc_6749_section_5_2() {
+        for err in every_error() {
+            let res = ApiError(err).error_response();
+            if let Some(challenge) = header(&res, header::WWW_AUTHENTICATE)
+                && let Some(d) = challenge.split("error_description=\"").nth(1)
+            {
+                assert!(rfc_clean(d.trim_end_matches('"')), "{challenge}");
+            }
+            let bytes = futures_lite_block_on(actix_web::body::to_bytes(res.into_body())).unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let d = body["error_description"].as_str().unwrap();
+            assert!(rfc_clean(d), "{d:?}");
+        }
+        assert_eq!(
+            generic(StatusCode::REQUEST_TIMEOUT).error_description,
+            "the request body did not arrive in time"
+        );
     }
 
     #[test]

@@ -5,11 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::domain::Error;
 use crate::domain::audit::Caller;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, generic};
 use crate::http::middleware::RequestId;
 use crate::http::state::AppState;
 use crate::wire;
@@ -31,10 +32,10 @@ impl<T: FromBody> FromRequest for Parsed<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let body = web::Bytes::from_request(&req, payload);
+        let body = Body::from_request(&req, payload);
         Box::pin(async move {
             // A body over the limit or cut off is the framework's 413/400 (JSON via middleware).
-            let body = body.await?;
+            let Body(body) = body.await?;
             Ok(T::parse(&req, &body).map(Parsed)?)
         })
     }
@@ -136,14 +137,49 @@ fn client_address(req: &HttpRequest, hops: usize) -> Option<String> {
         .or(peer)
 }
 
-/// A header as text. Present but not visible ASCII is a malformed request, not "absent".
-pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match req.headers().get(name) {
-        None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| {
-            ApiError::from(Error::invalid_request(format!(
-                "the {name} header is not ASCII"
-            )))
-        }),
+/// A header as text. Present but not visible ASCII is a malformed request, not "absent"; and
+/// so is a header sent twice: a proxy that reads the other copy would disagree with us about
+/// whose credential this is.
+pub fn header<'a>(req: &'a HttpRequest, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = req.headers().get_all(name);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::invalid_request(format!("the {name} header is repeated")).into());
+    }
+    value
+        .to_str()
+        .map(Some)
+        .map_err(|_| Error::invalid_request(format!("the {name} header is not ASCII")).into())
+}
+
+/// A request body, read within the configured time (`TOLLGATE_BODY_TIMEOUT_MS`): slow headers
+/// are cut off by actix-web itself, a body trickling in byte by byte would otherwise hold its
+/// connection for as long as the client likes.
+pub struct Body(pub web::Bytes);
+
+impl FromRequest for Body {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(std::time::Duration::from_secs(10), |s| s.body_timeout);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, body).await {
+                Ok(body) => Ok(Body(body?)),
+                Err(_) => Err(actix_web::error::InternalError::from_response(
+                    "request body timed out",
+                    HttpResponse::RequestTimeout()
+                        // The rest of the body is never read: the connection cannot be reused.
+                        .insert_header((actix_web::http::header::CONNECTION, "close"))
+                        .json(generic(StatusCode::REQUEST_TIMEOUT)),
+                )
+                .into()),
+            }
+        })
     }
 }

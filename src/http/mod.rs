@@ -30,14 +30,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
     }
     cfg.service(resource("/revoke", "POST").route(web::post().to(revocation::revoke)))
         .service(resource("/introspect", "POST").route(web::post().to(revocation::introspect)));
-    cfg.service(
-        resource("/.well-known/oauth-authorization-server", "GET")
-            .route(web::get().to(discovery::metadata)),
-    )
-    .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks)))
-    .service(resource("/healthz", "GET").route(web::get().to(health::live)))
-    .service(resource("/readyz", "GET").route(web::get().to(health::ready)))
-    .service(resource("/openapi.json", "GET").route(web::get().to(openapi::document)));
+    cfg.service(readable(
+        "/.well-known/oauth-authorization-server",
+        discovery::metadata,
+    ))
+    .service(readable("/.well-known/jwks.json", discovery::jwks))
+    .service(readable("/healthz", health::live))
+    .service(readable("/readyz", health::ready))
+    .service(readable("/openapi.json", openapi::document));
     routes::widgets::routes(cfg, widgets);
 }
 
@@ -49,6 +49,19 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
             .insert_header((actix_web::http::header::ALLOW, allow))
             .json(generic(StatusCode::METHOD_NOT_ALLOWED))
     }))
+}
+
+/// A GET resource that answers HEAD the same way (RFC 9110 §9.3.2; actix-http sends the head
+/// and drops the body).
+pub fn readable<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    resource(path, "GET, HEAD")
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
 }
 
 pub async fn not_found() -> HttpResponse {

@@ -15,6 +15,8 @@ pub struct AppState {
     /// How many `X-Forwarded-For` entries, from the right, were added by our own proxies.
     pub trusted_proxy_hops: usize,
     pub session_cookie_name: String,
+    /// How long a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
     /// Chat-widget token profiles.

@@ -1,8 +1,11 @@
-//! Issuing and verifying the two kinds of JWT tollgate signs: RFC 9068 access tokens for
-//! clients, and customer tokens whose subject is the opaque customer id.
+//! Issuing and verifying the JWTs tollgate signs: RFC 9068 access tokens for clients, customer
+//! tokens whose subject is the opaque customer id, and the anonymous visitor's cookie. Each kind
+//! has its own `typ` and audience, and each verification insists on both.
 
 use std::sync::{Arc, RwLock};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +18,7 @@ use crate::types::{ClientId, CustomerId, ScopeSet};
 /// `error_description`).
 pub type Rejection = &'static str;
 
-/// Clock skew tolerated when checking `exp`, in seconds.
+/// Clock skew tolerated when checking `exp`, `iat` and `nbf`, in seconds.
 const LEEWAY_SECS: i64 = 30;
 
 /// RFC 9068 §2.2 claims.
@@ -29,6 +32,9 @@ pub struct AccessClaims {
     pub exp: i64,
     pub jti: String,
     pub scope: String,
+    /// Never issued by tollgate; checked when present (RFC 7519 §4.1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// A customer token carries who, for how long, and nothing personal.
@@ -40,6 +46,8 @@ pub struct CustomerClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 pub struct Issued {
@@ -82,10 +90,12 @@ impl TokenService {
         access_ttl: u64,
         customer_ttl: u64,
     ) -> Self {
+        let [default_audience, customer_audience, anonymous_audience] =
+            Self::audiences(&issuer, &default_audience);
         Self {
             keys: RwLock::new(Arc::new(keys)),
-            customer_audience: format!("{issuer}/customer"),
-            anonymous_audience: format!("{issuer}/anonymous"),
+            customer_audience,
+            anonymous_audience,
             issuer,
             default_audience,
             access_ttl,
@@ -169,6 +179,7 @@ impl TokenService {
             exp: iat + ttl_i64(self.access_ttl),
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scope.to_string(),
+            nbf: None,
         };
         let token = self
             .keys()
@@ -187,8 +198,8 @@ impl TokenService {
         customer: &CustomerId,
         now_millis: i64,
     ) -> Result<Issued, KeyError> {
-        let aud = &self.customer_audience;
-        self.issue_plain(customer.as_str(), aud, self.customer_ttl, now_millis)
+        let (aud, ttl) = (&self.customer_audience, self.customer_ttl);
+        self.issue_plain(TokenType::Customer, customer.as_str(), aud, ttl, now_millis)
     }
 
     /// A signed, stable id for an anonymous widget visitor, kept in an HttpOnly cookie.
@@ -198,12 +209,23 @@ impl TokenService {
         ttl: u64,
         now_millis: i64,
     ) -> Result<Issued, KeyError> {
-        self.issue_plain(visitor_id, &self.anonymous_audience, ttl, now_millis)
+        let aud = &self.anonymous_audience;
+        self.issue_plain(TokenType::Visitor, visitor_id, aud, ttl, now_millis)
     }
 
-    /// A `typ: JWT` token for `sub`; its own audience keeps it from passing as any other kind.
+    /// The audiences of tollgate's own tokens (access, customer, anonymous visitor) for an
+    /// issuer: nothing else signed by its keys may claim them.
+    pub fn audiences(issuer: &str, default_audience: &str) -> [String; 3] {
+        [
+            default_audience.to_owned(),
+            format!("{issuer}/customer"),
+            format!("{issuer}/anonymous"),
+        ]
+    }
+
     fn issue_plain(
         &self,
+        typ: TokenType,
         sub: &str,
         aud: &str,
         ttl: u64,
@@ -217,11 +239,9 @@ impl TokenService {
             iat,
             exp: iat + ttl_i64(ttl),
             jti: uuid::Uuid::new_v4().to_string(),
+            nbf: None,
         };
-        let token = self
-            .keys()
-            .active(iat)?
-            .sign_jwt(TokenType::Plain, &claims)?;
+        let token = self.keys().active(iat)?.sign_jwt(typ, &claims)?;
         Ok(Issued {
             token,
             jti: claims.jti,
@@ -231,12 +251,8 @@ impl TokenService {
     }
 
     pub fn verify_anonymous_token(&self, token: &str, now_secs: i64) -> Result<String, Rejection> {
-        let claims: CustomerClaims = self.verify(
-            token,
-            TokenType::Plain,
-            Some(&self.anonymous_audience),
-            now_secs,
-        )?;
+        let audience = Some(self.anonymous_audience.as_str());
+        let claims: CustomerClaims = self.verify(token, TokenType::Visitor, audience, now_secs)?;
         uuid::Uuid::try_parse(&claims.sub)
             .map(|id| id.hyphenated().to_string())
             .map_err(|_| "the visitor cookie is malformed")
@@ -248,12 +264,8 @@ impl TokenService {
         token: &str,
         now_secs: i64,
     ) -> Result<AccessGrant, Rejection> {
-        let claims: AccessClaims = self.verify(
-            token,
-            TokenType::Access,
-            Some(&self.default_audience),
-            now_secs,
-        )?;
+        let audience = Some(self.default_audience.as_str());
+        let claims: AccessClaims = self.verify(token, TokenType::Access, audience, now_secs)?;
         let scope = ScopeSet::parse(&claims.scope).map_err(|_| "the token's scope is malformed")?;
         Ok(AccessGrant {
             client_id: claims.client_id,
@@ -277,12 +289,8 @@ impl TokenService {
         token: &str,
         now_secs: i64,
     ) -> Result<CustomerId, Rejection> {
-        let claims: CustomerClaims = self.verify(
-            token,
-            TokenType::Plain,
-            Some(&self.customer_audience),
-            now_secs,
-        )?;
+        let audience = Some(self.customer_audience.as_str());
+        let claims: CustomerClaims = self.verify(token, TokenType::Customer, audience, now_secs)?;
         CustomerId::parse(&claims.sub).map_err(|_| "the token's subject is malformed")
     }
 
@@ -294,22 +302,18 @@ impl TokenService {
         now_secs: i64,
     ) -> Result<C, Rejection>
     where
-        C: serde::de::DeserializeOwned + HasExpiry,
+        C: serde::de::DeserializeOwned + TimeClaims,
     {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| "the token is malformed")?;
-        // RFC 9068 §4: the resource server MUST check `typ` is at+jwt; conversely a customer
-        // token endpoint must refuse an access token, so each side insists on its own type.
-        let typ_ok = match typ {
-            TokenType::Access => header.typ.as_deref().is_some_and(|t| {
-                t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-            }),
-            TokenType::Plain => header
-                .typ
-                .as_deref()
-                .is_none_or(|t| t.eq_ignore_ascii_case("JWT")),
-        };
-        if !typ_ok {
+        let header = Header::parse(token)?;
+        // RFC 9068 §4: the resource server MUST check `typ` is at+jwt; the other kinds likewise
+        // insist on their own, so no token passes as another kind.
+        if !typ.matches(header.typ.as_deref()) {
             return Err("the token is not of the expected type");
+        }
+        // RFC 7515 §4.1.11: extensions listed in `crit` MUST be understood; tollgate understands
+        // none and issues none, so any `crit` is refused.
+        if header.crit.is_some() {
+            return Err("the token names critical header extensions");
         }
         let kid = header.kid.ok_or("the token names no key")?;
         let keys = self.keys();
@@ -328,8 +332,9 @@ impl TokenService {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
-        // Expiry is checked below against our clock, not the library's.
+        // Times are checked below against our clock, not the library's.
         validation.validate_exp = false;
+        validation.validate_nbf = false;
         let data = jsonwebtoken::decode::<C>(token, &vk.key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
@@ -340,28 +345,65 @@ impl TokenService {
                 _ => "the token is malformed",
             }
         })?;
-        if data.claims.exp() + LEEWAY_SECS <= now_secs {
+        let claims = data.claims;
+        if claims.exp() + LEEWAY_SECS <= now_secs {
             return Err("the token has expired");
         }
-        Ok(data.claims)
+        // tollgate never issues a token dated in the future, nor one with `nbf`: a token that
+        // says so was not made by tollgate's own issuing code.
+        if claims.iat() > now_secs + LEEWAY_SECS {
+            return Err("the token is issued in the future");
+        }
+        if claims.nbf().is_some_and(|nbf| nbf > now_secs + LEEWAY_SECS) {
+            return Err("the token is not valid yet");
+        }
+        Ok(claims)
     }
 }
 
-pub trait HasExpiry {
+/// The JOSE header members tollgate looks at (RFC 7515 §4.1), parsed here rather than by
+/// `jsonwebtoken::decode_header`, which drops `crit`.
+#[derive(Deserialize)]
+struct Header {
+    alg: jsonwebtoken::Algorithm,
+    typ: Option<String>,
+    kid: Option<String>,
+    crit: Option<serde_json::Value>,
+}
+
+impl Header {
+    fn parse(token: &str) -> Result<Self, Rejection> {
+        let encoded = token.split('.').next().ok_or("the token is malformed")?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| "the token is malformed")?;
+        serde_json::from_slice(&bytes).map_err(|_| "the token is malformed")
+    }
+}
+
+pub trait TimeClaims {
     fn exp(&self) -> i64;
+    fn iat(&self) -> i64;
+    fn nbf(&self) -> Option<i64>;
 }
 
-impl HasExpiry for AccessClaims {
-    fn exp(&self) -> i64 {
-        self.exp
-    }
+macro_rules! time_claims {
+    ($($t:ty),*) => {$(
+        impl TimeClaims for $t {
+            fn exp(&self) -> i64 {
+                self.exp
+            }
+            fn iat(&self) -> i64 {
+                self.iat
+            }
+            fn nbf(&self) -> Option<i64> {
+                self.nbf
+            }
+        }
+    )*};
 }
 
-impl HasExpiry for CustomerClaims {
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-}
+time_claims!(AccessClaims, CustomerClaims);
 
 fn ttl_i64(ttl: u64) -> i64 {
     i64::try_from(ttl).unwrap_or(i64::MAX / 2)

@@ -127,6 +127,16 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// The ids of every enabled client.
+    pub async fn enabled_client_ids(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT client_id FROM clients WHERE enabled = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
     /// Every scope some enabled client may request: for RFC 8414 `scopes_supported`.
     pub async fn scopes_in_use(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT allowed_scopes FROM clients WHERE enabled = 1")

@@ -92,6 +92,8 @@ pub struct GenericConfig {
     pub secret_env: Option<String>,
     /// The `iss` claim, if any.
     pub issuer: Option<String>,
+    /// The `aud` claim, if any (never one of tollgate's own audiences).
+    pub audience: Option<String>,
     /// Claims copied as they are into every token.
     #[serde(default)]
     pub claims: Map<String, Value>,

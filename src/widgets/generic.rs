@@ -33,6 +33,7 @@ enum Signer {
 
 pub struct Generic {
     issuer: Option<String>,
+    audience: Option<String>,
     ttl: i64,
     signer: Signer,
     static_claims: Map<String, Value>,
@@ -40,8 +41,13 @@ pub struct Generic {
     allow_anonymous: bool,
 }
 
-/// Set by tollgate, never by the template.
-const RESERVED: [&str; 3] = ["iat", "exp", "iss"];
+/// The registered claims (RFC 7519 §4.1): tollgate sets them from typed keys (`issuer`,
+/// `audience`) or computes them (`iat`, `exp`), never copies them from a template. A template
+/// that could set `sub`, `aud` or `nbf` on a token signed with the server's key could mint
+/// something that looks like one of tollgate's own tokens. Of these, only `sub` may carry a
+/// customer field (vendors name the user by it).
+const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+const MAPPABLE: [&str; 1] = ["sub"];
 
 impl Generic {
     pub fn from_config(
@@ -88,22 +94,40 @@ impl Generic {
         let clash = c
             .claims
             .keys()
-            .chain(c.customer_claims.keys())
-            .find(|k| RESERVED.contains(&k.as_str()));
+            .map(String::as_str)
+            .find(|k| REGISTERED.contains(k));
         if let Some(k) = clash {
-            return Err(format!("the claim {k:?} is set by tollgate"));
+            return Err(format!(
+                "claims.{k}: {k:?} is a registered claim tollgate sets itself \
+                 (use issuer/audience for iss/aud)"
+            ));
+        }
+        let clash = c
+            .customer_claims
+            .keys()
+            .map(String::as_str)
+            .find(|k| REGISTERED.contains(k) && !MAPPABLE.contains(k));
+        if let Some(k) = clash {
+            return Err(format!(
+                "customer_claims.{k}: {k:?} is a registered claim tollgate sets itself"
+            ));
         }
         if let Some(k) = c.claims.keys().find(|k| c.customer_claims.contains_key(*k)) {
             return Err(format!("the claim {k:?} is both static and mapped"));
         }
         Ok(Self {
             issuer: c.issuer.clone(),
+            audience: c.audience.clone(),
             ttl,
             signer,
             static_claims: c.claims.clone(),
             mapped,
             allow_anonymous: c.allow_anonymous.unwrap_or(false),
         })
+    }
+
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
     }
 
     pub fn uses_server_key(&self) -> bool {
@@ -123,6 +147,9 @@ impl Generic {
         let mut claims = self.static_claims.clone();
         if let Some(iss) = &self.issuer {
             claims.insert("iss".into(), json!(iss));
+        }
+        if let Some(aud) = &self.audience {
+            claims.insert("aud".into(), json!(aud));
         }
         claims.insert("iat".into(), json!(now_secs));
         claims.insert("exp".into(), json!(now_secs + self.ttl));
@@ -144,7 +171,7 @@ impl Generic {
                 .tokens
                 .keys()
                 .active(now_secs)?
-                .sign_jwt(TokenType::Plain, &claims)?,
+                .sign_jwt(TokenType::Widget, &claims)?,
         };
         Ok(json!({ "token": token }))
     }

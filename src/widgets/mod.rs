@@ -115,21 +115,35 @@ impl Widgets {
         self.profiles.is_empty()
     }
 
-    /// `alg = "server"` promises a token anyone can verify through the JWKS: refused when the
-    /// server's own key is an HMAC secret, which is never published.
-    pub fn check_server_key(&self, server_alg: Alg) -> Result<(), String> {
-        let uses_it = self
-            .profiles
-            .iter()
-            .find(|p| matches!(&p.token, TokenKind::Generic(g) if g.uses_server_key()));
-        match uses_it {
-            Some(p) if server_alg == Alg::Hs256 => Err(format!(
-                "widget profile {:?}: alg = \"server\" needs an asymmetric signing_alg \
-                 (ES256, EdDSA or RS256), not HS256",
-                p.name
-            )),
-            _ => Ok(()),
+    /// Checks the profiles against the server's own keys and tokens: `alg = "server"` promises
+    /// a token anyone can verify through the JWKS, so it needs an asymmetric server key (an HMAC
+    /// one is never published); and no template may claim one of the audiences of tollgate's
+    /// own tokens.
+    pub fn check_against_server(
+        &self,
+        server_alg: Alg,
+        own_audiences: &[&str],
+    ) -> Result<(), String> {
+        for p in &self.profiles {
+            let TokenKind::Generic(g) = &p.token else {
+                continue;
+            };
+            if g.uses_server_key() && server_alg == Alg::Hs256 {
+                return Err(format!(
+                    "widget profile {:?}: alg = \"server\" needs an asymmetric signing_alg \
+                     (ES256, EdDSA or RS256), not HS256",
+                    p.name
+                ));
+            }
+            if let Some(aud) = g.audience().filter(|a| own_audiences.contains(a)) {
+                return Err(format!(
+                    "widget profile {:?}: audience {aud:?} is one of tollgate's own token \
+                     audiences",
+                    p.name
+                ));
+            }
         }
+        Ok(())
     }
 }
 

@@ -41,9 +41,10 @@ impl Form {
             if value.is_empty() {
                 continue;
             }
-            if map.insert(name.clone(), value).is_some() {
-                return Err(Cow::Owned(format!("parameter {name} is repeated")));
+            if map.contains_key(&name) {
+                return Err(repeated(&name));
             }
+            map.insert(name, value);
         }
         Ok(Self(map))
     }
@@ -58,6 +59,21 @@ impl Form {
 
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
+    }
+}
+
+/// A repeated parameter, named only when its name is one a client of ours would send: a
+/// description never reflects input that could leave RFC 6749 §5.2's character set or run long.
+fn repeated(name: &str) -> Cow<'static, str> {
+    let plain = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        Cow::Owned(format!("parameter {name} is repeated"))
+    } else {
+        Cow::Borrowed("a parameter is repeated")
     }
 }
 

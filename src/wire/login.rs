@@ -16,9 +16,9 @@ const MAX_PASSWORD: usize = 1024;
 /// The login fields, as a form or a JSON object. Other members and parameters are ignored.
 #[derive(ToSchema, Deserialize, Default)]
 pub struct LoginForm {
-    #[schema(min_length = 1, max_length = 256, required = true)]
+    #[schema(min_length = 1, max_length = 256, required = true, nullable = false)]
     pub username: Option<String>,
-    #[schema(min_length = 1, max_length = 1024, required = true)]
+    #[schema(min_length = 1, max_length = 1024, required = true, nullable = false)]
     pub password: Option<String>,
 }
 
@@ -47,10 +47,7 @@ impl LoginRequest {
         let username = fields
             .username
             .ok_or_else(|| Error::invalid_request("username is required"))?;
-        let username = Username::parse(&username).map_err(|e| match e {
-            "username is required" => Error::invalid_request(e),
-            _ => Error::invalid_request("username or password is too long"),
-        })?;
+        let username = Username::parse(&username).map_err(Error::invalid_request)?;
         let password = fields
             .password
             .filter(|p| !p.is_empty())

@@ -54,16 +54,20 @@ pub struct RawTokenRequest<'a> {
 #[serde(deny_unknown_fields)]
 pub struct TokenForm {
     /// Must be `client_credentials` (may also be sent in the query string).
-    #[schema(pattern = "^client_credentials$", required = true)]
+    #[schema(pattern = "^client_credentials$", required = true, nullable = false)]
     pub grant_type: Option<String>,
     /// Space-delimited; absent means the client's default scopes. An empty value counts as
     /// absent, as for every parameter here (RFC 6749 §3.1).
-    #[schema(pattern = "^([\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*)?$")]
+    #[schema(
+        pattern = "^([\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*)?$",
+        nullable = false
+    )]
     pub scope: Option<String>,
     /// For `client_secret_post` (empty counts as absent).
-    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
+    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$", nullable = false)]
     pub client_id: Option<String>,
     /// For `client_secret_post` (empty counts as absent).
+    #[schema(nullable = false)]
     pub client_secret: Option<String>,
 }
 
@@ -72,15 +76,17 @@ pub struct TokenForm {
 #[serde(deny_unknown_fields)]
 pub struct TokenOperationForm {
     /// The access token in question.
-    #[schema(min_length = 1, required = true)]
+    #[schema(min_length = 1, required = true, nullable = false)]
     pub token: Option<String>,
     /// `access_token`; optional and ignored (only access tokens exist here; §2.1 of both RFCs
     /// lets the server ignore it).
+    #[schema(nullable = false)]
     pub token_type_hint: Option<String>,
     /// For `client_secret_post` (empty counts as absent, RFC 6749 §3.1).
-    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$")]
+    #[schema(pattern = "^[\\x20-\\x7E]{0,128}$", nullable = false)]
     pub client_id: Option<String>,
     /// For `client_secret_post` (empty counts as absent).
+    #[schema(nullable = false)]
     pub client_secret: Option<String>,
 }
 
@@ -97,12 +103,12 @@ fn form_body(raw: &RawTokenRequest<'_>, expected: &'static str) -> Result<(Form,
 pub fn parse(raw: &RawTokenRequest<'_>) -> Result<TokenRequest, Error> {
     let (mut body, query) = form_body(
         raw,
-        "the body must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)",
+        "the body must be application/x-www-form-urlencoded (RFC 6749 section 4.4.2)",
     )?;
     // RFC 6749 §2.3.1: credentials "MUST NOT be included in the request URI".
     if query.contains("client_secret") || query.contains("client_id") {
         return Err(Error::invalid_request(
-            "client credentials must not be sent in the URL (RFC 6749 §2.3.1)",
+            "client credentials must not be sent in the URL (RFC 6749 section 2.3.1)",
         ));
     }
     let form = TokenForm {

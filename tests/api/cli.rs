@@ -176,3 +176,27 @@ fn help_never_prints_secrets() {
     assert!(text.contains("--secret-stdin"));
     assert!(!text.contains("hunter2") && !text.contains("c2VjcmV0"));
 }
+
+backend_test! {
+    async fn a_secret_the_admin_supplied_is_never_printed(backend) {
+        let db = TestDb::create(backend).await;
+        let given = "admin-chosen-secret-0123456789";
+        let outputs = [
+            run_tollgate(&db, &["client", "create", "--id", "a", "--scope", "s", "--secret", given, "--sql"], None),
+            run_tollgate(&db, &["client", "create", "--id", "b", "--scope", "s", "--secret", given], None),
+            run_tollgate(&db, &["client", "create", "--id", "c", "--scope", "s", "--secret-stdin"], Some(given)),
+            run_tollgate(&db, &["client", "rotate-secret", "--id", "b", "--secret-stdin"], Some("another-admin-secret-0123")),
+        ];
+        for out in &outputs {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            for text in [&out.stdout, &out.stderr] {
+                let text = String::from_utf8_lossy(text);
+                assert!(!text.contains(given) && !text.contains("another-admin-secret"), "{text}");
+            }
+        }
+        // A generated secret is printed, once.
+        let out = run_tollgate(&db, &["client", "create", "--id", "d", "--scope", "s", "--sql"], None);
+        assert_eq!(String::from_utf8_lossy(&out.stderr).matches("client_secret for d: ").count(), 1);
+        assert!(json_of(&run_tollgate(&db, &["client", "create", "--id", "e", "--scope", "s"], None))["client_secret"].is_string());
+    }
+}

@@ -126,3 +126,22 @@ backend_test! {
         }
     }
 }
+
+backend_test! {
+    async fn usernames_are_ascii_and_never_folded_into_another(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_customer("kate", "correct horse battery").await;
+        assert_eq!(app.login("KATE", "correct horse battery").await.status(), 200, "ASCII case is folded");
+        // U+212A KELVIN SIGN lower-cases to "k": it must not log in as kate.
+        let res = app.login("\u{212A}ate", "correct horse battery").await;
+        let (status, body) = error_of(res).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+        let spec = tollgate::domain::provisioning::NewCustomer {
+            username: "K\u{0301}ate".into(),
+            password: secrecy::SecretString::from("correct horse battery"),
+            name: None, email: None, phone: None, attributes: None,
+        };
+        let err = tollgate::domain::provisioning::create_customer(&app.store, spec, &app.settings.argon2, app.now()).await;
+        assert!(err.is_err(), "a non-ASCII username is refused at creation too");
+    }
+}

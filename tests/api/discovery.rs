@@ -112,3 +112,18 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+backend_test! {
+    async fn head_is_answered_like_get_without_a_body(backend) {
+        let app = TestApp::spawn(backend).await;
+        for path in ["/healthz", "/readyz", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/openapi.json"] {
+            let get = app.http.get(app.url(path)).send().await.unwrap();
+            let res = app.http.head(app.url(path)).send().await.unwrap();
+            assert_eq!(res.status(), 200, "HEAD {path}");
+            assert_eq!(header_of(&res, "content-type"), header_of(&get, "content-type"), "HEAD {path}");
+            assert!(res.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+        }
+        let res = app.http.delete(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(header_of(&res, "allow").as_deref(), Some("GET, HEAD"));
+    }
+}

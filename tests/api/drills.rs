@@ -289,3 +289,23 @@ async fn a_refused_flood_is_logged_once_per_address_and_window() {
     }
     assert!(!logs.contains("spray-"), "no principal in the log line");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_issuer_the_metadata_names_the_address_listened_on() {
+    let mut srv = start(Backend::Sqlite, "warn").await;
+    let metadata: serde_json::Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        srv.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(metadata["issuer"], srv.base.as_str());
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{}/access_token", srv.base)
+    );
+    stop_and_read_logs(&mut srv);
+}

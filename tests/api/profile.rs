@@ -229,3 +229,77 @@ backend_test! {
         }
     }
 }
+
+/// `claims` signed with the server's own active key under `header` (alg and kid added).
+fn signed_by_the_server(p: &Partner, header: Value, claims: &Value) -> String {
+    let keys = p.app.state.authority.tokens.keys();
+    let key = keys.active(p.app.now()).unwrap();
+    key.sign_jwt_with_header(header.as_object().unwrap(), claims)
+        .unwrap()
+}
+
+backend_test! {
+    async fn tokens_with_claims_tollgate_never_issues_are_refused(backend) {
+        let p = partner(backend).await;
+        let rs = p.app.create_client("rs", "introspect").await;
+        let now = p.app.now();
+        let base = claims(&p.token);
+        let at = json!({"typ": "at+jwt"});
+        let cases = [
+            ("nbf in the future", at.clone(), json!({"nbf": now + 3600})),
+            ("iat in the future", at.clone(), json!({"iat": now + 3600})),
+            ("a crit header", json!({"typ": "at+jwt", "crit": ["exp"]}), json!({})),
+        ];
+        for (what, header, extra) in cases {
+            let mut c = base.clone();
+            c["jti"] = json!(uuid::Uuid::new_v4().to_string());
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            let token = signed_by_the_server(&p, header, &c);
+            expect_invalid_token(p.with_token(&token).send().await.unwrap(), what).await;
+            let res = p.app.post_form("/introspect", Some(("rs", &rs)), &form(&[("token", &token)])).await;
+            assert_eq!(res.json::<Value>().await.unwrap()["active"], false, "{what}");
+        }
+        // The same claims without the oddity pass: the checks are what refused them.
+        let token = signed_by_the_server(&p, at, &base);
+        assert_eq!(p.with_token(&token).send().await.unwrap().status(), 200);
+    }
+
+    async fn a_token_of_another_kind_never_passes_as_a_customer_token(backend) {
+        let p = partner(backend).await;
+        let mut c = claims(&p.customer_token);
+        c["jti"] = json!(uuid::Uuid::new_v4().to_string());
+        // The customer token's own claims, signed by the server under other types.
+        for typ in ["widget+jwt", "visitor+jwt", "at+jwt"] {
+            let token = signed_by_the_server(&p, json!({"typ": typ}), &c);
+            let res = p.request("/getprofile").header("api-key", &p.api_key).bearer_auth(&p.token)
+                .header("customer-auth", format!("JWT {token}")).send().await.unwrap();
+            let (status, body) = error_of(res).await;
+            assert_eq!((status, body["error"].as_str()), (401, Some("invalid_customer_token")), "{typ}");
+        }
+    }
+
+    async fn repeated_credential_headers_are_refused(backend) {
+        let p = partner(backend).await;
+        let by_id = || p.request("/getprofile").header("api-key", &p.api_key).bearer_auth(&p.token)
+            .header("x-customer-id", &p.customer_id);
+        assert_eq!(by_id().send().await.unwrap().status(), 200);
+        for (name, request) in [
+            ("api-key", p.good().header("api-key", &p.api_key)),
+            ("authorization", p.good().bearer_auth(&p.token)),
+            ("customer-auth", p.good().header("customer-auth", format!("JWT {}", p.customer_token))),
+            ("x-customer-id", by_id().header("x-customer-id", &p.customer_id)),
+        ] {
+            let (status, body) = error_of(request.send().await.unwrap()).await;
+            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "two {name} headers");
+        }
+        let secret = p.app.create_client("two", "a").await;
+        let res = p.app.http.post(p.app.url("/access_token"))
+            .header("authorization", basic("two", &secret))
+            .header("authorization", basic("two", &secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials").send().await.unwrap();
+        assert_eq!(error_of(res).await.0, 400, "two Authorization headers at the token endpoint");
+    }
+}

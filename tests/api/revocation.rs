@@ -106,3 +106,38 @@ backend_test! {
         assert_eq!(m["introspection_endpoint"], "http://tollgate.test/introspect");
     }
 }
+
+backend_test! {
+    async fn a_disabled_client_loses_every_power_within_five_seconds(backend) {
+        let (first, second) = TestApp::spawn_two(backend).await;
+        let rs_secret = first.create_client("resource-server", "introspect").await;
+        let secret = first.create_client("desk", "profile:read introspect").await;
+        let token = first.token("desk", &secret, "profile:read").await;
+        let spare = first.token("desk", &secret, "profile:read").await;
+        let (key, customer) = first.create_key_and_customer().await;
+        for app in [&first, &second] {
+            assert_eq!(app.profile_status(&token, &key, &customer).await, 200);
+            assert_eq!(introspect(app, ("desk", &secret), &token).await.1["active"], true);
+        }
+        first.db.sql("UPDATE clients SET enabled = 0 WHERE client_id = 'desk'").await;
+        // Every power goes within the five seconds the caches may lag, on every instance.
+        for app in [&first, &second] {
+            eventually(Duration::from_secs(5), "the disabled client's token is refused", async || {
+                app.profile_status(&token, &key, &customer).await == 401
+            }).await;
+            eventually(Duration::from_secs(5), "its tokens are inactive for everyone", async || {
+                introspect(app, ("resource-server", &rs_secret), &token).await == (200, serde_json::json!({"active": false}))
+            }).await;
+            eventually(Duration::from_secs(5), "it cannot introspect", async || {
+                introspect(app, ("desk", &secret), &token).await.0 == 400
+            }).await;
+            eventually(Duration::from_secs(5), "it cannot revoke", async || {
+                let res = app.post_form("/revoke", Some(("desk", &secret)), &form(&[("token", &spare)])).await;
+                res.status() == 400
+            }).await;
+            let res = app.post_form("/access_token", Some(("desk", &secret)), "grant_type=client_credentials").await;
+            let (status, body) = error_of(res).await;
+            assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+        }
+    }
+}

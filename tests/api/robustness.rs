@@ -123,3 +123,82 @@ backend_test! {
         assert_eq!(error_of(res).await.0, 405);
     }
 }
+
+/// RFC 6749 §5.2 / RFC 6750 §3: `error_description` is limited to %x20-21 / %x23-5B / %x5D-7E.
+fn assert_description_is_rfc_clean(what: &str, description: &str) {
+    assert!(
+        description.bytes().all(|b| b == 0x20
+            || b == 0x21
+            || (0x23..=0x5b).contains(&b)
+            || (0x5d..=0x7e).contains(&b)),
+        "{what}: {description:?}"
+    );
+    assert!(
+        description.len() <= 200,
+        "{what}: {} bytes",
+        description.len()
+    );
+}
+
+backend_test! {
+    async fn error_descriptions_keep_to_the_rfc_character_set(backend) {
+        let app = TestApp::spawn(backend).await;
+        let secret = app.create_client("desk", "profile:read").await;
+        let long = "x".repeat(5000);
+        let hostile_names = ["a\"b", "a\\b", "a%0D%0Ab", "%C3%A9t%C3%A9", "%01%02", &long];
+        let mut cases: Vec<(String, reqwest::RequestBuilder)> = Vec::new();
+        for name in hostile_names {
+            let body = format!("{name}=1&{name}=2&grant_type=client_credentials");
+            cases.push((format!("repeated {name:.20}"), app.http.post(app.url("/access_token"))
+                .header("content-type", "application/x-www-form-urlencoded").body(body.clone())));
+            cases.push((format!("login repeated {name:.20}"), app.http.post(app.url("/customer_authenticate"))
+                .header("content-type", "application/x-www-form-urlencoded").body(body)));
+        }
+        cases.push(("wrong content type".into(), app.http.post(app.url("/access_token")).body("grant_type=client_credentials")));
+        cases.push(("credentials in the URL".into(), app.http.post(app.url("/access_token?client_id=desk"))
+            .header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials")));
+        cases.push(("scope not allowed".into(), app.http.post(app.url("/access_token"))
+            .header("authorization", basic("desk", &secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("grant_type=client_credentials&scope={}", "admin:all ".repeat(400)))));
+        cases.push(("bad token".into(), app.http.post(app.url("/getprofile")).header("authorization", "Bearer a.b.c")));
+        for (what, req) in cases {
+            let res = req.send().await.unwrap();
+            let challenge = header_of(&res, "www-authenticate");
+            let (status, body) = error_of(res).await;
+            assert!((400..500).contains(&status), "{what}: {status}");
+            assert_description_is_rfc_clean(&what, body["error_description"].as_str().unwrap());
+            if let Some(c) = challenge.as_deref().and_then(|c| c.split("error_description=\"").nth(1)) {
+                assert_description_is_rfc_clean(&what, c.trim_end_matches('"'));
+            }
+        }
+    }
+
+    async fn a_body_sent_one_byte_at_a_time_is_cut_off_with_408(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.body_timeout_ms = 1_000).await;
+        let addr = app.address.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(b"POST /access_token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ng").await.unwrap();
+        let started = Instant::now();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while started.elapsed() < Duration::from_secs(6) {
+            tokio::select! {
+                n = stream.read(&mut buf) => {
+                    let n = n.unwrap_or(0);
+                    if n == 0 { break; }
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") { break; }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(400)) => {
+                    let _ = stream.write_all(b"r").await;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "after {:?}: {text:?}", started.elapsed());
+        assert!(text.contains("\"error\""), "a JSON error body: {text}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    }
+}

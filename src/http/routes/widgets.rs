@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use crate::domain::Error;
 use crate::http::cors;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::header;
+use crate::http::extract::{Body, header};
 use crate::http::resource;
 use crate::http::routes::customer::session_cookie;
 use crate::http::state::AppState;
@@ -110,7 +110,7 @@ async fn unknown() -> HttpResponse {
 pub async fn token(
     req: HttpRequest,
     served: web::Data<Served>,
-    body: web::Bytes,
+    Body(body): Body,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let Some(profile) = state.widgets.get(&served.0) else {

@@ -24,25 +24,51 @@ enum Signer {
     Hs256(hmac::Key),
 }
 
-/// A parsed private key with its two precomputed JOSE headers.
+/// A parsed private key with its JOSE headers precomputed, one per token type.
 pub struct SigningKey {
     kid: String,
     alg: Alg,
     signer: Signer,
     rng: SystemRandom,
-    /// base64url of `{"alg","typ":"at+jwt","kid"}` (RFC 9068 §2.1).
-    access_header: String,
-    /// base64url of `{"alg","typ":"JWT","kid"}`.
-    plain_header: String,
+    /// base64url of `{"alg","typ","kid"}` for each `TokenType`, in its order.
+    headers: [String; 4],
 }
 
-/// The JOSE `typ` a token is issued with.
+/// The kinds of token signed with tollgate's own keys. Each has its own JOSE `typ` (RFC 8725
+/// §3.11, explicit typing), and every verifier insists on its own: one kind can never pass as
+/// another, whatever its claims say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenType {
-    /// RFC 9068 §2.1: access tokens carry `typ: at+jwt` so they cannot be confused with
-    /// other JWTs (such as customer tokens) signed by the same key.
-    Access,
-    Plain,
+    /// RFC 9068 §2.1: `at+jwt`.
+    Access = 0,
+    /// A logged-in customer: `JWT`, the shape partner platforms already parse.
+    Customer = 1,
+    /// The anonymous widget visitor's cookie: `visitor+jwt`.
+    Visitor = 2,
+    /// A chat-widget token signed with the server's key (`alg = "server"`): `widget+jwt`.
+    Widget = 3,
+}
+
+impl TokenType {
+    const ALL: [TokenType; 4] = [Self::Access, Self::Customer, Self::Visitor, Self::Widget];
+
+    pub fn typ(self) -> &'static str {
+        match self {
+            Self::Access => "at+jwt",
+            Self::Customer => "JWT",
+            Self::Visitor => "visitor+jwt",
+            Self::Widget => "widget+jwt",
+        }
+    }
+
+    /// Whether a header's `typ` names this type. RFC 7515 §4.1.9: compared without regard to
+    /// case, and the `application/` prefix may be left out, so it is accepted either way.
+    pub fn matches(self, typ: Option<&str>) -> bool {
+        typ.is_some_and(|t| {
+            let t = t.strip_prefix("application/").unwrap_or(t);
+            t.eq_ignore_ascii_case(self.typ())
+        })
+    }
 }
 
 impl SigningKey {
@@ -62,16 +88,16 @@ impl SigningKey {
             )),
             Alg::Hs256 => Signer::Hs256(hmac::Key::new(hmac::HMAC_SHA256, private)),
         };
-        let header = |typ: &str| {
-            URL_SAFE_NO_PAD.encode(json!({"alg": alg.as_str(), "typ": typ, "kid": kid}).to_string())
+        let header = |typ: TokenType| {
+            URL_SAFE_NO_PAD
+                .encode(json!({"alg": alg.as_str(), "typ": typ.typ(), "kid": kid}).to_string())
         };
         Ok(Self {
             kid: kid.to_owned(),
             alg,
             signer,
             rng: SystemRandom::new(),
-            access_header: header("at+jwt"),
-            plain_header: header("JWT"),
+            headers: TokenType::ALL.map(header),
         })
     }
 
@@ -85,12 +111,30 @@ impl SigningKey {
 
     /// Compact JWS serialization (RFC 7515 §7.1) of `claims`.
     pub fn sign_jwt(&self, typ: TokenType, claims: &impl Serialize) -> Result<String, KeyError> {
+        let header = self
+            .headers
+            .get(typ as usize)
+            .ok_or_else(|| KeyError::Internal("no header for the token type".into()))?;
+        self.sign_with_header(header, claims)
+    }
+
+    /// `claims` under a header of the caller's (`alg` and `kid` are always this key's). Not for
+    /// tollgate's own token types, which have their fixed headers.
+    pub fn sign_jwt_with_header(
+        &self,
+        header: &serde_json::Map<String, serde_json::Value>,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
+        let mut header = header.clone();
+        header.insert("alg".into(), json!(self.alg.as_str()));
+        header.insert("kid".into(), json!(self.kid));
+        let encoded = URL_SAFE_NO_PAD.encode(serde_json::Value::Object(header).to_string());
+        self.sign_with_header(&encoded, claims)
+    }
+
+    fn sign_with_header(&self, header: &str, claims: &impl Serialize) -> Result<String, KeyError> {
         let payload = serde_json::to_vec(claims)
             .map_err(|e| KeyError::Internal(format!("claims do not serialize: {e}")))?;
-        let header = match typ {
-            TokenType::Access => &self.access_header,
-            TokenType::Plain => &self.plain_header,
-        };
         let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
         token.push_str(header);
         token.push('.');

@@ -36,12 +36,14 @@ backend_test! {
         g.secret_env = None;
         g.allow_anonymous = Some(true);
         g.issuer = Some("http://tollgate.test".into());
-        g.claims.insert("aud".into(), json!("chat-vendor"));
+        g.audience = Some("chat-vendor".into());
         let app = spawn(backend, vec![p]).await;
         let (id, jwt) = with_customer(&app).await;
         let token = token_of(get(&app, "/widget_tokens/own", Some(&jwt), None).await).await;
         let claims = verify_with_jwks(&token, &app.jwks().await, "chat-vendor");
         assert_eq!(claims["external_id"], id);
+        // Its own type: no verifier of tollgate's takes it for an access or customer token.
+        assert_eq!(header(&token)["typ"], "widget+jwt");
         // Anonymous: only the id, nothing else mapped.
         let res = get(&app, "/widget_tokens/own", None, None).await;
         visitor_cookie(&res);
@@ -61,5 +63,34 @@ backend_test! {
         settings.widget_profiles = vec![p];
         let err = Application::build(settings).await.err().expect("refused");
         assert!(err.to_string().contains("asymmetric"), "{err}");
+    }
+}
+
+backend_test! {
+    async fn templates_may_not_set_the_claims_tollgate_sets(backend) {
+        let db = TestDb::create(backend).await;
+        for claim in ["iss", "sub", "aud", "jti", "nbf", "iat", "exp"] {
+            let mut p = zendesk();
+            generic_keys(&mut p).claims.insert(claim.into(), json!("x"));
+            let err = start(&db, vec![p]).await.err().expect("refused");
+            assert!(err.to_string().contains(claim) && err.to_string().contains("zendesk"), "{claim}: {err}");
+        }
+        for claim in ["iss", "aud", "jti", "nbf", "iat", "exp"] {
+            let mut p = zendesk();
+            generic_keys(&mut p).customer_claims.insert(claim.into(), "id".into());
+            let err = start(&db, vec![p]).await.err().expect("refused");
+            assert!(err.to_string().contains(claim), "mapped {claim}: {err}");
+        }
+        // A server-signed template may not claim one of tollgate's own audiences either.
+        for audience in ["http://tollgate.test/customer", "http://tollgate.test/anonymous", "http://tollgate.test"] {
+            let mut p = zendesk();
+            let g = generic_keys(&mut p);
+            g.alg = Some("server".into());
+            g.kid = None;
+            g.secret_env = None;
+            g.audience = Some(audience.into());
+            let err = start(&db, vec![p]).await.err().expect("refused");
+            assert!(err.to_string().contains("audience"), "{audience}: {err}");
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! embedded SQLite file; both go through sqlx's `Any` driver with portable SQL (`$n`
 //! placeholders, integers for times and flags), so each query is written once, in the file of
 //! its table group. What differs between the backends lives in few places: the DDL
-//! (`migrations/postgres`, `migrations/sqlite`), the SQLite connection settings below, and the
-//! audit trail's bulk insert (`audit/postgres.rs`, `audit/sqlite.rs`).
+//! (`migrations/postgres`, `migrations/sqlite`), the SQLite connection settings below, the audit
+//! trail's bulk insert (`audit/postgres.rs`, `audit/sqlite.rs`), and the reading of each
+//! backend's error codes (`error.rs`: what is an outage, what is our bug).
 //!
 //! Rows come back typed (`ClientId`, `ScopeSet`, `CustomerId`, …): a malformed stored value is
 //! a `StoreError`, never something the layers above parse again. The store imports nothing
@@ -13,6 +14,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod clients;
 pub mod customers;
+mod error;
 pub mod keys;
 mod migrate;
 pub mod revocations;
@@ -26,6 +28,7 @@ pub use api_keys::ApiKeyRecord;
 pub use audit::{AuditEvent, AuditRow};
 pub use clients::{ClientRecord, client_insert_sql};
 pub use customers::{CustomerLogin, CustomerRecord, Profile};
+pub use error::StoreError;
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use revocations::RevokedRow;
@@ -51,46 +54,6 @@ impl Backend {
         match self {
             Self::Postgres => "postgres",
             Self::Sqlite => "sqlite",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database cannot be reached: callers answer 503 and try again later.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("{0} already exists")]
-    Conflict(String),
-    #[error("database error: {0}")]
-    Query(String),
-    #[error("migration failed: {0}")]
-    Migration(String),
-    #[error("unsupported database URL (expected postgres://… or sqlite:…)")]
-    UnsupportedUrl,
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        use sqlx::Error as E;
-        match e {
-            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
-                Self::Unavailable(e.to_string())
-            }
-            E::Database(ref db) => {
-                if db.is_unique_violation() {
-                    return Self::Conflict(db.constraint().unwrap_or("row").to_owned());
-                }
-                // PostgreSQL class 08 (connection exception), 57P0x (shutting down, cannot
-                // connect now), 53300 (too many connections): the database is not there for us.
-                let code = db.code().unwrap_or_default();
-                if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                    Self::Unavailable(e.to_string())
-                } else {
-                    Self::Query(e.to_string())
-                }
-            }
-            other => Self::Query(other.to_string()),
         }
     }
 }
@@ -149,10 +112,10 @@ impl Store {
         self.backend
     }
 
-    /// A cheap round trip, for readiness.
+    /// A cheap round trip, for readiness. It reads a table rather than `SELECT 1`: a database
+    /// re-created under us answers, but is not ready until its schema is migrated.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.cache_epoch().await.map(drop)
     }
 
     pub async fn close(&self) {

@@ -17,12 +17,16 @@ pub mod customers;
 mod error;
 pub mod keys;
 mod migrate;
+mod recycle;
 pub mod revocations;
 
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
+
+use error::Fault;
+use recycle::Recycler;
 
 pub use api_keys::ApiKeyRecord;
 pub use audit::{AuditEvent, AuditRow};
@@ -66,10 +70,13 @@ fn malformed(table: &str, column: &str, why: &str) -> StoreError {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Every call's error goes through `Store::note`, so that a bad session is retired.
     pool: AnyPool,
     backend: Backend,
     /// PostgreSQL only: see `audit::postgres`.
     copy_pool: Option<sqlx::PgPool>,
+    /// Shared by both pools: see `recycle`.
+    recycler: Recycler,
 }
 
 impl Store {
@@ -80,10 +87,20 @@ impl Store {
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let recycler = Recycler::new();
+        let (on_acquire, on_release) = (recycler.clone(), recycler.clone());
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(acquire_timeout)
+            // `test_before_acquire` (on by default) still pings, which finds dead connections;
+            // these two retire live ones whose session went bad (see `recycle`).
+            .before_acquire(move |_, meta| {
+                Box::pin(std::future::ready(Ok(on_acquire.keep(meta.age))))
+            })
+            .after_release(move |_, meta| {
+                Box::pin(std::future::ready(Ok(on_release.keep(meta.age))))
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -98,14 +115,24 @@ impl Store {
             .connect(url)
             .await?;
         let copy_pool = match backend {
-            Backend::Postgres => Some(audit::postgres::copy_pool(url, acquire_timeout)?),
+            Backend::Postgres => Some(audit::postgres::copy_pool(url, acquire_timeout, &recycler)?),
             Backend::Sqlite => None,
         };
         Ok(Self {
             pool,
             backend,
             copy_pool,
+            recycler,
         })
+    }
+
+    /// The `StoreError` for a failed call (classified in `error`). An error that says the
+    /// session is bad also retires every pooled connection opened before it (see `recycle`).
+    fn note(&self, e: sqlx::Error) -> StoreError {
+        if error::fault(&e) == Fault::BadSession {
+            self.recycler.session_went_bad();
+        }
+        e.into()
     }
 
     pub fn backend(&self) -> Backend {
@@ -127,7 +154,8 @@ impl Store {
     pub async fn cache_epoch(&self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT epoch FROM cache_epoch WHERE id = 1")
             .fetch_one(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
     }
 }

@@ -22,7 +22,8 @@ impl Store {
         )
         .bind(prefix)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         let Some(r) = row else { return Ok(None) };
         let apis: String = r.try_get("apis")?;
         Ok(Some(ApiKeyRecord {
@@ -49,7 +50,8 @@ impl Store {
         .bind(k.apis.join(" "))
         .bind(now)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         Ok(())
     }
 
@@ -61,7 +63,8 @@ impl Store {
         .bind(prefix)
         .bind(now)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         Ok(done.rows_affected() == 1)
     }
 }

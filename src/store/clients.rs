@@ -45,7 +45,8 @@ impl Store {
         )
         .bind(client_id)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         row.as_ref().map(ClientRecord::from_row).transpose()
     }
 
@@ -62,7 +63,8 @@ impl Store {
         .bind(i64::from(c.enabled))
         .bind(now)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         Ok(())
     }
 
@@ -79,7 +81,8 @@ impl Store {
         .bind(client_id)
         .bind(now)
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         rows.into_iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, sqlx::Error>>()
@@ -95,7 +98,7 @@ impl Store {
         old_valid_until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
         let inserted = sqlx::query(
             "INSERT INTO previous_client_secrets (client_id, secret_hash, expires_at, created_at) \
              SELECT client_id, secret_hash, $2, $3 FROM clients WHERE client_id = $1",
@@ -104,7 +107,8 @@ impl Store {
         .bind(old_valid_until)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         if inserted.rows_affected() == 0 {
             return Ok(false);
         }
@@ -113,8 +117,9 @@ impl Store {
             .bind(new_hash)
             .bind(now)
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            .await
+            .map_err(|e| self.note(e))?;
+        tx.commit().await.map_err(|e| self.note(e))?;
         Ok(true)
     }
 
@@ -123,7 +128,8 @@ impl Store {
         let done = sqlx::query("DELETE FROM previous_client_secrets WHERE client_id = $1")
             .bind(client_id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         Ok(done.rows_affected())
     }
 
@@ -141,7 +147,8 @@ impl Store {
     pub async fn scopes_in_use(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT allowed_scopes FROM clients WHERE enabled = 1")
             .fetch_all(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         let mut all = ScopeSet::default();
         for row in rows {
             all.union_with(&scopes(&row, "allowed_scopes")?);

@@ -49,7 +49,8 @@ impl Store {
             sqlx::query("SELECT customer_id, password_hash FROM customers WHERE username = $1")
                 .bind(username.as_str())
                 .fetch_optional(&self.pool)
-                .await?;
+                .await
+                .map_err(|e| self.note(e))?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(CustomerLogin {
             customer_id: customer_id(&r)?,
@@ -64,7 +65,8 @@ impl Store {
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         let Some(r) = row else { return Ok(None) };
         let attributes: String = r.try_get("attributes")?;
         Ok(Some(Profile {
@@ -95,7 +97,8 @@ impl Store {
         .bind(Value::Object(c.attributes.clone()).to_string())
         .bind(now)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         Ok(())
     }
 }

@@ -28,7 +28,8 @@ impl Store {
              rotated_from FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         rows.into_iter()
             .map(|r| {
                 Ok(StoredKey {
@@ -55,7 +56,7 @@ impl Store {
         retiring: &[String],
         retires_at: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
         let inserted = sqlx::query(
             "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, created_at, \
              activates_at, rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -68,7 +69,8 @@ impl Store {
         .bind(k.activates_at)
         .bind(&k.rotated_from)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         if inserted.rows_affected() == 0 {
             return Ok(false);
         }
@@ -79,9 +81,10 @@ impl Store {
             .bind(kid)
             .bind(retires_at)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(|e| self.note(e))?;
         Ok(true)
     }
 
@@ -100,7 +103,8 @@ impl Store {
         .bind(&k.alg)
         .bind(k.created_at)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         Ok(())
     }
 }

@@ -2,8 +2,9 @@
 //! embedded SQLite file; both go through sqlx's `Any` driver with portable SQL (`$n`
 //! placeholders, integers for times and flags), so each query is written once, in the file of
 //! its table group. What differs between the backends lives in few places: the DDL
-//! (`migrations/postgres`, `migrations/sqlite`), the SQLite connection settings below, and the
-//! audit trail's bulk insert (`audit/postgres.rs`, `audit/sqlite.rs`).
+//! (`migrations/postgres`, `migrations/sqlite`), the SQLite connection settings below, the audit
+//! trail's bulk insert (`audit/postgres.rs`, `audit/sqlite.rs`), and the reading of each
+//! backend's error codes (`error.rs`: what is an outage, what is our bug).
 //!
 //! Rows come back typed (`ClientId`, `ScopeSet`, `CustomerId`, …): a malformed stored value is
 //! a `StoreError`, never something the layers above parse again. The store imports nothing
@@ -13,8 +14,10 @@ pub mod api_keys;
 pub mod audit;
 pub mod clients;
 pub mod customers;
+mod error;
 pub mod keys;
 mod migrate;
+mod recycle;
 pub mod revocations;
 
 use std::time::Duration;
@@ -22,10 +25,14 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 
+use error::Fault;
+use recycle::Recycler;
+
 pub use api_keys::ApiKeyRecord;
 pub use audit::{AuditEvent, AuditRow};
 pub use clients::{ClientRecord, client_insert_sql};
 pub use customers::{CustomerLogin, CustomerRecord, Profile};
+pub use error::StoreError;
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use revocations::RevokedRow;
@@ -55,46 +62,6 @@ impl Backend {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database cannot be reached: callers answer 503 and try again later.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("{0} already exists")]
-    Conflict(String),
-    #[error("database error: {0}")]
-    Query(String),
-    #[error("migration failed: {0}")]
-    Migration(String),
-    #[error("unsupported database URL (expected postgres://… or sqlite:…)")]
-    UnsupportedUrl,
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        use sqlx::Error as E;
-        match e {
-            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
-                Self::Unavailable(e.to_string())
-            }
-            E::Database(ref db) => {
-                if db.is_unique_violation() {
-                    return Self::Conflict(db.constraint().unwrap_or("row").to_owned());
-                }
-                // PostgreSQL class 08 (connection exception), 57P0x (shutting down, cannot
-                // connect now), 53300 (too many connections): the database is not there for us.
-                let code = db.code().unwrap_or_default();
-                if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                    Self::Unavailable(e.to_string())
-                } else {
-                    Self::Query(e.to_string())
-                }
-            }
-            other => Self::Query(other.to_string()),
-        }
-    }
-}
-
 /// A stored value that does not parse as its type: the row was written by something other than
 /// tollgate (an admin's SQL) and is refused rather than half-used.
 fn malformed(table: &str, column: &str, why: &str) -> StoreError {
@@ -103,10 +70,13 @@ fn malformed(table: &str, column: &str, why: &str) -> StoreError {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Every call's error goes through `Store::note`, so that a bad session is retired.
     pool: AnyPool,
     backend: Backend,
     /// PostgreSQL only: see `audit::postgres`.
     copy_pool: Option<sqlx::PgPool>,
+    /// Shared by both pools: see `recycle`.
+    recycler: Recycler,
 }
 
 impl Store {
@@ -117,10 +87,20 @@ impl Store {
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let recycler = Recycler::new();
+        let (on_acquire, on_release) = (recycler.clone(), recycler.clone());
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(acquire_timeout)
+            // `test_before_acquire` (on by default) still pings, which finds dead connections;
+            // these two retire live ones whose session went bad (see `recycle`).
+            .before_acquire(move |_, meta| {
+                Box::pin(std::future::ready(Ok(on_acquire.keep(meta.age))))
+            })
+            .after_release(move |_, meta| {
+                Box::pin(std::future::ready(Ok(on_release.keep(meta.age))))
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -135,24 +115,34 @@ impl Store {
             .connect(url)
             .await?;
         let copy_pool = match backend {
-            Backend::Postgres => Some(audit::postgres::copy_pool(url, acquire_timeout)?),
+            Backend::Postgres => Some(audit::postgres::copy_pool(url, acquire_timeout, &recycler)?),
             Backend::Sqlite => None,
         };
         Ok(Self {
             pool,
             backend,
             copy_pool,
+            recycler,
         })
+    }
+
+    /// The `StoreError` for a failed call (classified in `error`). An error that says the
+    /// session is bad also retires every pooled connection opened before it (see `recycle`).
+    fn note(&self, e: sqlx::Error) -> StoreError {
+        if error::fault(&e) == Fault::BadSession {
+            self.recycler.session_went_bad();
+        }
+        e.into()
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// A cheap round trip, for readiness.
+    /// A cheap round trip, for readiness. It reads a table rather than `SELECT 1`: a database
+    /// re-created under us answers, but is not ready until its schema is migrated.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.cache_epoch().await.map(drop)
     }
 
     pub async fn close(&self) {
@@ -164,7 +154,8 @@ impl Store {
     pub async fn cache_epoch(&self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT epoch FROM cache_epoch WHERE id = 1")
             .fetch_one(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
     }
 }

@@ -29,7 +29,8 @@ impl Store {
         .bind(expires_at)
         .bind(now)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         Ok(())
     }
 
@@ -40,7 +41,8 @@ impl Store {
         )
         .bind(after)
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         rows.into_iter()
             .map(|r| {
                 Ok(RevokedRow {
@@ -57,7 +59,8 @@ impl Store {
         let row = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
             .bind(jti)
             .fetch_optional(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         Ok(row.is_some())
     }
 
@@ -66,7 +69,8 @@ impl Store {
         let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
             .bind(before)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         Ok(done.rows_affected())
     }
 }

@@ -43,13 +43,15 @@ impl Store {
             Some(pg) => postgres::insert(pg, events).await,
             None => sqlite::insert(&self.pool, events).await,
         }
+        .map_err(|e| self.note(e))
     }
 
     pub async fn prune_audit_events(&self, before_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM audit_events WHERE at_ms < $1")
             .bind(before_ms)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.note(e))?;
         Ok(done.rows_affected())
     }
 
@@ -67,7 +69,8 @@ impl Store {
         .bind(since_ms)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.note(e))?;
         rows.into_iter()
             .map(|r| {
                 Ok(AuditRow {

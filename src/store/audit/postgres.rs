@@ -9,15 +9,26 @@ use sqlx::postgres::{PgPool, PgPoolCopyExt, PgPoolOptions};
 
 use super::AuditEvent;
 use crate::store::StoreError;
+use crate::store::recycle::Recycler;
 
-pub fn copy_pool(url: &str, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
+/// Its connection is retired like the main pool's (see `recycle`): a COPY on a session opened
+/// read-only would otherwise fail for as long as the connection lives.
+pub(in crate::store) fn copy_pool(
+    url: &str,
+    acquire_timeout: Duration,
+    recycler: &Recycler,
+) -> Result<PgPool, StoreError> {
+    let (on_acquire, on_release) = (recycler.clone(), recycler.clone());
     Ok(PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(acquire_timeout)
+        .before_acquire(move |_, meta| Box::pin(std::future::ready(Ok(on_acquire.keep(meta.age)))))
+        .after_release(move |_, meta| Box::pin(std::future::ready(Ok(on_release.keep(meta.age)))))
         .connect_lazy(url)?)
 }
 
-pub(super) async fn insert(pool: &PgPool, events: &[AuditEvent]) -> Result<(), StoreError> {
+/// The caller classifies the error (`Store::note`).
+pub(super) async fn insert(pool: &PgPool, events: &[AuditEvent]) -> Result<(), sqlx::Error> {
     let mut copy = pool
         .copy_in_raw(
             "COPY audit_events (at_ms, event, client_id, customer_id, source, request_id, \

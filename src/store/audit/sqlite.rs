@@ -7,9 +7,9 @@
 use sqlx::AnyPool;
 
 use super::AuditEvent;
-use crate::store::StoreError;
 
-pub(super) async fn insert(pool: &AnyPool, events: &[AuditEvent]) -> Result<(), StoreError> {
+/// The caller classifies the error (`Store::note`).
+pub(super) async fn insert(pool: &AnyPool, events: &[AuditEvent]) -> Result<(), sqlx::Error> {
     let rows: Vec<_> = events
         .iter()
         .map(|e| {
@@ -24,7 +24,7 @@ pub(super) async fn insert(pool: &AnyPool, events: &[AuditEvent]) -> Result<(), 
             )
         })
         .collect();
-    let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Query(e.to_string()))?;
+    let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
     sqlx::query(
         "INSERT INTO audit_events (at_ms, event, client_id, customer_id, source, request_id, \
          detail) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \

@@ -75,6 +75,11 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL database's name (`None` for SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        self.pg_name.as_ref().map(|(_, name)| name.as_str())
+    }
+
     /// Runs one SQL statement against the test database (as an admin would).
     pub async fn sql(&self, statement: &str) {
         sqlx::any::install_default_drivers();
@@ -87,6 +92,19 @@ impl TestDb {
             .expect("sql");
         let _ = conn.close().await;
     }
+}
+
+/// Runs one SQL statement on the admin database: what an operator does to the cluster (refuse
+/// connections, terminate backends, drop a database) cannot go through the database it changes.
+pub async fn admin_sql(statement: &str) {
+    let mut conn = sqlx::PgConnection::connect(&admin_url())
+        .await
+        .expect("connect as admin");
+    sqlx::raw_sql(statement)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    let _ = conn.close().await;
 }
 
 impl Drop for TestDb {

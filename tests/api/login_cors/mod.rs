@@ -1,6 +1,8 @@
 //! Logging in from a page on another origin (issue 9): `/customer_authenticate` under the
 //! origin policy of `login_allowed_origins` (by default the widget profiles' origins), always
-//! with credentials, its errors included.
+//! with credentials, its errors included. `browser.rs` plays the same flow in Chromium.
+
+mod browser;
 
 use reqwest::Method;
 use secrecy::SecretString;

@@ -22,7 +22,7 @@ use crate::security::hashing::Hasher;
 use crate::security::keys::{self, MasterKey};
 use crate::security::tokens::TokenService;
 use crate::store::{MigrationReport, Store, StoreError};
-use crate::widgets::Widgets;
+use crate::widgets::{CorsPolicy, Widgets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -74,6 +74,20 @@ pub fn master_key(settings: &Settings) -> Result<MasterKey, Error> {
     })
 }
 
+/// The login endpoint's origin policy. Always with credentials: a login sets the session
+/// cookie, which a browser keeps from a cross-origin answer only with them.
+fn login_cors(settings: &Settings) -> Result<CorsPolicy, StartupError> {
+    let origins = settings.login_origins();
+    if origins.is_empty() {
+        return Ok(CorsPolicy::None);
+    }
+    CorsPolicy::from_config(&origins, Some(true)).map_err(|e| {
+        StartupError::Config(format!(
+            "login_allowed_origins (TOLLGATE_LOGIN_ALLOWED_ORIGINS): {e}"
+        ))
+    })
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -102,6 +116,7 @@ impl Application {
         widgets
             .check_against_server(settings.signing_alg, &own)
             .map_err(StartupError::Config)?;
+        let login_cors = login_cors(&settings)?;
         let tls = match &settings.tls {
             Some(t) => Some(
                 crate::tls::server_config(t, &settings.named_secrets)
@@ -143,6 +158,7 @@ impl Application {
             body_timeout: Duration::from_millis(settings.body_timeout_ms),
             openapi: http::openapi::render(),
             widgets,
+            login_cors,
         });
 
         maintenance::spawn(
@@ -171,7 +187,7 @@ impl Application {
                     )),
                 ))
                 .wrap(from_fn(middleware::request_log))
-                .configure(|cfg| http::routes(cfg, &app_state.widgets))
+                .configure(|cfg| http::routes(cfg, &app_state.widgets, &app_state.login_cors))
                 .default_service(web::to(http::not_found))
         })
         .workers(settings.http_workers())

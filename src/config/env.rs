@@ -96,6 +96,10 @@ pub(super) const VARIABLES: &[(&str, Setter)] = &[
     ("TOLLGATE_KEY_ROTATION_DAYS", |s, v| {
         parse(&mut s.key_rotation_days, v)
     }),
+    ("TOLLGATE_LOGIN_ALLOWED_ORIGINS", |s, v| {
+        s.login_allowed_origins = Some(list(v));
+        Ok(())
+    }),
 ];
 
 /// Read by `Settings::from_env` itself, before the table applies.
@@ -116,6 +120,16 @@ where
 fn some(slot: &mut Option<String>, raw: &str) -> Result<(), String> {
     *slot = Some(raw.to_owned());
     Ok(())
+}
+
+/// A comma-separated list; blanks around items and empty items are dropped, so an empty value
+/// is an empty list.
+fn list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn secret(slot: &mut SecretString, raw: &str) -> Result<(), String> {

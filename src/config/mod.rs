@@ -114,6 +114,9 @@ pub struct Settings {
     pub key_rotation_days: u32,
     pub argon2: Argon2Settings,
     pub widget_profiles: Vec<WidgetProfileConfig>,
+    /// Origins whose pages may log a customer in from the browser (`/customer_authenticate`,
+    /// with credentials: it sets the session cookie). `None`: the widget profiles' origins.
+    pub login_allowed_origins: Option<Vec<String>>,
     pub tls: Option<TlsSettings>,
     /// Values of the environment variables the file names (`secret_env`, `key_passphrase_env`,
     /// …), read by `from_env`; tests fill it directly.
@@ -152,6 +155,7 @@ impl Default for Settings {
             key_rotation_days: 0,
             argon2: Argon2Settings::default(),
             widget_profiles: Vec::new(),
+            login_allowed_origins: None,
             tls: None,
             named_secrets: HashMap::new(),
         }
@@ -311,6 +315,28 @@ impl Settings {
         self.audience.as_deref().unwrap_or(&self.issuer)
     }
 
+    /// The origins allowed to log in from a page: the setting, else every origin the widget
+    /// profiles list, so that a widget configuration alone makes the README's flow (log in,
+    /// then fetch a widget token) work from those pages. A profile's `*` is left out: login
+    /// carries credentials, which `*` never may.
+    pub fn login_origins(&self) -> Vec<String> {
+        if let Some(origins) = &self.login_allowed_origins {
+            return origins.clone();
+        }
+        let mut origins: Vec<String> = Vec::new();
+        let listed = self
+            .widget_profiles
+            .iter()
+            .flat_map(|p| &p.allowed_origins)
+            .filter(|o| *o != "*");
+        for origin in listed {
+            if !origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+                origins.push(origin.clone());
+            }
+        }
+        origins
+    }
+
     pub fn http_workers(&self) -> usize {
         if self.workers > 0 {
             self.workers
@@ -442,6 +468,51 @@ mod tests {
         let (dir, p) = with_file(&WIDGET.replace("kind = \"ccai\"\n", ""));
         let err = Settings::from_env(&env(&[("TOLLGATE_CONFIG", &p)])).unwrap_err();
         assert!(err.to_string().contains("kind is required"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn login_origins_come_from_the_setting_or_else_from_the_widget_profiles() {
+        let s = Settings::from_env(&env(&[(
+            "TOLLGATE_LOGIN_ALLOWED_ORIGINS",
+            " https://www.example.com, https://shop.example.com ,",
+        )]))
+        .unwrap();
+        assert_eq!(
+            s.login_origins(),
+            ["https://www.example.com", "https://shop.example.com"]
+        );
+        // Set but empty: no cross-origin login, whatever the widgets list.
+        let (dir, p) = with_file(WIDGET);
+        let secret = ("TOLLGATE_CCAI_SECRET", "a-company-secret-of-some-length");
+        let s = Settings::from_env(&env(&[
+            ("TOLLGATE_CONFIG", &p),
+            secret,
+            ("TOLLGATE_LOGIN_ALLOWED_ORIGINS", ""),
+        ]))
+        .unwrap();
+        assert!(s.login_origins().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+
+        // Unset: every widget profile's listed origins, once each, and never `*`.
+        let second = WIDGET.replace("\"web\"", "\"shop\"").replace(
+            "[\"https://www.example.com\"]",
+            "[\"https://WWW.example.com\", \"https://shop.example.com\"]",
+        );
+        let star = WIDGET
+            .replace("\"web\"", "\"any\"")
+            .replace("[\"https://www.example.com\"]", "[\"*\"]");
+        let (dir, p) = with_file(&format!("{WIDGET}{second}{star}"));
+        let s = Settings::from_env(&env(&[("TOLLGATE_CONFIG", &p), secret])).unwrap();
+        assert_eq!(
+            s.login_origins(),
+            ["https://www.example.com", "https://shop.example.com"]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let (dir, p) = with_file("login_allowed_origins = [\"https://a.example\"]\n");
+        let s = Settings::from_env(&env(&[("TOLLGATE_CONFIG", &p)])).unwrap();
+        assert_eq!(s.login_origins(), ["https://a.example"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -1,10 +1,12 @@
-//! A widget profile's CORS policy (`widgets::cors`), spoken by actix-cors: it answers the
-//! preflight and adds the response headers; tollgate keeps the policy and its start-up checks.
+//! A CORS policy (`widgets::cors`: a widget profile's, or the login endpoint's), spoken by
+//! actix-cors: it answers the preflight and adds the response headers; tollgate keeps the
+//! policy and its start-up checks.
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{Resource, web};
 
@@ -13,9 +15,20 @@ use crate::widgets::CorsPolicy;
 /// Preflight answers may be cached this long (seconds).
 const PREFLIGHT_MAX_AGE: usize = 600;
 
-/// Registers `resource` under `policy`.
-pub fn service(cfg: &mut web::ServiceConfig, resource: Resource, policy: &CorsPolicy) {
-    match middleware(policy) {
+/// What a page on another origin may send to a resource: the preflight's answer.
+pub struct Allowed {
+    pub methods: &'static [Method],
+    pub headers: &'static [HeaderName],
+}
+
+/// Registers `resource` under `policy`, for requests as `allowed` says.
+pub fn service(
+    cfg: &mut web::ServiceConfig,
+    resource: Resource,
+    policy: &CorsPolicy,
+    allowed: &Allowed,
+) {
+    match middleware(policy, allowed) {
         None => {
             cfg.service(resource);
         }
@@ -36,12 +49,12 @@ pub fn service(cfg: &mut web::ServiceConfig, resource: Resource, policy: &CorsPo
     }
 }
 
-/// `None` for a same-origin-only profile: no CORS headers at all.
-fn middleware(policy: &CorsPolicy) -> Option<Cors> {
+/// `None` for a same-origin-only policy: no CORS headers at all.
+fn middleware(policy: &CorsPolicy, allowed: &Allowed) -> Option<Cors> {
     let base = || {
         Cors::default()
-            .allowed_methods([Method::GET, Method::POST])
-            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .allowed_methods(allowed.methods.iter().cloned())
+            .allowed_headers(allowed.headers.iter().cloned())
             .max_age(PREFLIGHT_MAX_AGE)
             // Another origin is answered without CORS headers, not refused: the browser then
             // withholds the response, and same-origin callers are unaffected.

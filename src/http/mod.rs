@@ -10,20 +10,26 @@ pub mod openapi;
 pub mod routes;
 mod state;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 
-use crate::widgets::Widgets;
+use crate::widgets::{CorsPolicy, Widgets};
 use error::generic;
 pub use state::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
+/// Every route. `login_cors` is the origin policy of the login endpoint, `widgets` carry their
+/// own.
+pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets, login_cors: &CorsPolicy) {
     use routes::{customer, discovery, health, profile, revocation, token};
     for path in ["/access_token", "/oauth/access_token"] {
         cfg.service(resource(path, "POST").route(web::post().to(token::issue)));
     }
     for path in ["/customer_authenticate", "/auth/customer_authenticate"] {
-        cfg.service(resource(path, "POST").route(web::post().to(customer::authenticate)));
+        // A customer logs in from the company's pages, which may live on another origin.
+        let login = resource(path, "POST, OPTIONS")
+            .route(web::post().to(customer::authenticate))
+            .route(options());
+        cors::service(cfg, login, login_cors, &customer::CORS);
     }
     for path in ["/getprofile", "/account/getprofile"] {
         cfg.service(resource(path, "POST").route(web::post().to(profile::get)));
@@ -62,6 +68,12 @@ where
     resource(path, "GET, HEAD")
         .route(web::get().to(handler.clone()))
         .route(web::head().to(handler))
+}
+
+/// `OPTIONS` that is not a CORS preflight (actix-cors answers those), or on a resource without
+/// CORS: nothing to say, but no 405 either.
+pub fn options() -> actix_web::Route {
+    web::method(Method::OPTIONS).to(|| async { HttpResponse::NoContent().finish() })
 }
 
 pub async fn not_found() -> HttpResponse {

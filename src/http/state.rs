@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::domain::Authority;
-use crate::widgets::Widgets;
+use crate::widgets::{CorsPolicy, Widgets};
 use crate::wire::login::SessionMode;
 
 pub struct AppState {
@@ -21,4 +21,6 @@ pub struct AppState {
     pub openapi: String,
     /// Chat-widget token profiles.
     pub widgets: Widgets,
+    /// Which origins' pages may call the login endpoint (always with credentials).
+    pub login_cors: CorsPolicy,
 }

@@ -11,6 +11,9 @@ struct Server {
     child: Child,
     base: String,
     db: TestDb,
+    /// The server's stderr, read as it is written: a pipe read only after the exit would fill
+    /// (64 KiB) under trace logging and stall the server mid-request.
+    logs: Option<std::thread::JoinHandle<String>>,
 }
 
 fn free_port() -> u16 {
@@ -31,14 +34,20 @@ async fn start_with(backend: Backend, rust_log: &str, env: &[(&str, &str)]) -> S
     tollgate::widgets::axp::install_crypto_provider();
     let db = TestDb::create(backend).await;
     let port = free_port();
-    let child = tollgate_command(&db.url, &["serve"])
+    let mut child = tollgate_command(&db.url, &["serve"])
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", rust_log)
         .envs(env.iter().copied())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut logs = String::new();
+        stderr.read_to_string(&mut logs).unwrap();
+        logs
+    });
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -46,7 +55,12 @@ async fn start_with(backend: Backend, rust_log: &str, env: &[(&str, &str)]) -> S
         assert!(Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Server { child, base, db }
+    Server {
+        child,
+        base,
+        db,
+        logs: Some(logs),
+    }
 }
 
 /// Stops the server with SIGTERM, checks it exits 0, and returns what it logged.
@@ -54,14 +68,7 @@ fn stop_and_read_logs(srv: &mut Server) -> String {
     sigterm(&srv.child);
     let status = srv.child.wait().unwrap();
     assert!(status.success());
-    let mut logs = String::new();
-    srv.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    logs
+    srv.logs.take().unwrap().join().unwrap()
 }
 
 fn sigterm(child: &Child) {

@@ -17,6 +17,7 @@ mod discovery;
 mod drills;
 mod keys;
 mod limits;
+mod login_cors;
 mod outages;
 mod profile;
 mod revocation;

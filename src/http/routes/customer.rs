@@ -1,7 +1,7 @@
 //! `POST /customer_authenticate`: customer login for a customer token.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,9 +9,17 @@ use utoipa::ToSchema;
 use crate::domain::audit::Caller;
 use crate::domain::customer_login;
 use crate::http::AppState;
+use crate::http::cors;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Parsed;
 use crate::wire::login::{LoginForm, LoginRequest, SessionMode, session_mode};
+
+/// A login page on another origin posts a form or JSON (the latter is preflighted); it sends
+/// no `Authorization`: the credentials are in the body.
+pub const CORS: cors::Allowed = cors::Allowed {
+    methods: &[Method::POST],
+    headers: &[header::CONTENT_TYPE],
+};
 
 /// All three fields are strings: the shape partner platforms already parse.
 #[derive(Serialize, ToSchema)]

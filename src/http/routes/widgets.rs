@@ -12,14 +12,20 @@ use crate::domain::Error;
 use crate::http::cors;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Body, header};
-use crate::http::resource;
 use crate::http::routes::customer::session_cookie;
 use crate::http::state::AppState;
+use crate::http::{options, resource};
 use crate::security::tokens::Issued;
 use crate::widgets::{self, Credentials, TokenKind, WidgetKind, WidgetRequest, Widgets};
 
 /// The anonymous visitor's cookie: a JWT signed by the server's key (its own audience).
 pub const ANONYMOUS_COOKIE: &str = "tollgate_visitor";
+
+/// What a widget's script sends: a customer token as a bearer token, JSON to axp profiles.
+const CORS: cors::Allowed = cors::Allowed {
+    methods: &[Method::GET, Method::POST],
+    headers: &[header::AUTHORIZATION, header::CONTENT_TYPE],
+};
 
 /// Which profile a resource serves (resource data, set at registration).
 pub struct Served(String);
@@ -34,7 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
             .route(web::get().to(token))
             .route(web::post().to(token))
             .route(options());
-        cors::service(cfg, token, &profile.cors);
+        cors::service(cfg, token, &profile.cors, &CORS);
         let config = served(
             format!("/widget_tokens/{name}/config"),
             "GET, OPTIONS",
@@ -42,7 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
         )
         .route(web::get().to(config))
         .route(options());
-        cors::service(cfg, config, &profile.cors);
+        cors::service(cfg, config, &profile.cors, &CORS);
     }
     // The vendors' sample paths: the CCAI Web SDK fetches `/auth/token`, AXP's sample token
     // server answers `POST /token`.
@@ -60,7 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
                 let r = served(path.to_owned(), allow, &p.name)
                     .route(method.to(token))
                     .route(options());
-                cors::service(cfg, r, &p.cors);
+                cors::service(cfg, r, &p.cors, &CORS);
             }
             None => {
                 cfg.service(
@@ -82,12 +88,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
             .route(web::get().to(unknown))
             .route(options()),
     );
-}
-
-/// `OPTIONS` that is not a CORS preflight (actix-cors answers those), or for a profile without
-/// CORS: nothing to say.
-fn options() -> actix_web::Route {
-    web::method(Method::OPTIONS).to(|| async { HttpResponse::NoContent().finish() })
 }
 
 async fn unknown() -> HttpResponse {

@@ -8,7 +8,6 @@ use reqwest::Method;
 use secrecy::SecretString;
 use tollgate::app::Application;
 use tollgate::config::Settings;
-use tollgate::widgets::config::{CcaiConfig, KindConfig, WidgetProfileConfig};
 
 use crate::backend_test;
 use crate::support::*;
@@ -19,19 +18,11 @@ const PATHS: [&str; 2] = ["/customer_authenticate", "/auth/customer_authenticate
 
 /// Adds a ccai widget profile `name` for `origins`, with the secret it names.
 fn with_widget(s: &mut Settings, name: &str, origins: &[&str]) {
-    let mut p = WidgetProfileConfig::new(
-        name,
-        KindConfig::Ccai(CcaiConfig {
-            issuer: "ACME".into(),
-            secret_env: "CCAI_COMPANY_SECRET".into(),
-            alg: None,
-        }),
-    );
-    p.allowed_origins = origins.iter().map(|o| (*o).to_owned()).collect();
-    s.widget_profiles.push(p);
+    s.widget_profiles
+        .push(crate::widgets::ccai_for(name, origins));
     s.named_secrets.insert(
         "CCAI_COMPANY_SECRET".into(),
-        SecretString::from("ccai-company-secret-0123456789"),
+        SecretString::from(crate::widgets::CCAI_SECRET),
     );
 }
 

@@ -25,7 +25,7 @@ use tollgate::widgets::config::{
 
 use crate::support::*;
 
-const CCAI_SECRET: &str = "ccai-company-secret-0123456789";
+pub(crate) const CCAI_SECRET: &str = "ccai-company-secret-0123456789";
 const DG_SECRET: &str = "dg-api-secret-0123456789abcdef";
 const DG_API_KEY: &str = "dg-api-key-4242";
 const ZD_SECRET: &str = "zendesk-shared-secret-0123456789";
@@ -47,6 +47,11 @@ fn secrets() -> HashMap<String, SecretString> {
 }
 
 fn ccai(name: &str) -> WidgetProfileConfig {
+    ccai_for(name, &[WEB])
+}
+
+/// A ccai profile `name` for `origins`; its secret is `CCAI_COMPANY_SECRET` (see `secrets`).
+pub(crate) fn ccai_for(name: &str, origins: &[&str]) -> WidgetProfileConfig {
     let mut p = WidgetProfileConfig::new(
         name,
         KindConfig::Ccai(CcaiConfig {
@@ -55,7 +60,7 @@ fn ccai(name: &str) -> WidgetProfileConfig {
             alg: None,
         }),
     );
-    p.allowed_origins = vec![WEB.into()];
+    p.allowed_origins = origins.iter().map(|o| (*o).to_owned()).collect();
     p
 }
 

@@ -344,12 +344,13 @@ def main():
               f"wrong password {t['wrong_password']:.2f} = {t['unknown_user'] / t['wrong_password']:.3f}")
     ms = argon["ms_per_hash"]
     workers, cores = argon["hash_workers"], argon["cores"]
-    print()
-    print(f"oha, {args.connections} connections, {args.seconds} s runs, median of {args.runs}; "
-          f"load generator on the same {cores}-core machine")
-    print()
-    print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    if rows:
+        print()
+        print(f"oha, {args.connections} connections, {args.seconds} s runs, median of {args.runs}; "
+              f"load generator on the same {cores}-core machine")
+        print()
+        print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB |")
+        print("|---|---|---:|---:|---:|---:|---:|")
     for backend, name, m in rows:
         print(f"| {backend} | {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
               f"{m['errors']:.0f} | {m['rss_mib']:.1f} |")

@@ -57,20 +57,10 @@ impl Store {
         retires_at: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
-        let inserted = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, created_at, \
-             activates_at, rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.sealed_private)
-        .bind(&k.public_jwk)
-        .bind(k.created_at)
-        .bind(k.activates_at)
-        .bind(&k.rotated_from)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.note(e))?;
+        let inserted = insert(k, None)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.note(e))?;
         if inserted.rows_affected() == 0 {
             return Ok(false);
         }
@@ -92,19 +82,31 @@ impl Store {
     /// database both try; the unique `first_of_alg` lets exactly one win, and the loser
     /// reloads and uses the winner's key.
     pub async fn insert_signing_key(&self, k: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, first_of_alg, \
-             created_at, activates_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.sealed_private)
-        .bind(&k.public_jwk)
-        .bind(&k.alg)
-        .bind(k.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.note(e))?;
+        insert(k, Some(&k.alg))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.note(e))?;
         Ok(())
     }
+}
+
+/// The one INSERT of a key: `first_of_alg` set only for the first key of an algorithm (its
+/// unique index lets one of several instances starting together win).
+fn insert<'q>(
+    k: &'q StoredKey,
+    first_of_alg: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, first_of_alg, \
+         created_at, activates_at, rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&k.kid)
+    .bind(&k.alg)
+    .bind(&k.sealed_private)
+    .bind(&k.public_jwk)
+    .bind(first_of_alg)
+    .bind(k.created_at)
+    .bind(k.activates_at)
+    .bind(&k.rotated_from)
 }

@@ -193,7 +193,7 @@ pub const MAX_USERNAME: usize = 256;
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let name = raw.trim();
+        let name = raw.trim_matches(|c: char| c.is_ascii_whitespace());
         if name.is_empty() {
             return Err("username is required");
         }

@@ -16,7 +16,14 @@ const MAX_PASSWORD: usize = 1024;
 /// The login fields, as a form or a JSON object. Other members and parameters are ignored.
 #[derive(ToSchema, Deserialize, Default)]
 pub struct LoginForm {
-    #[schema(min_length = 1, max_length = 256, required = true, nullable = false)]
+    /// `types::Username`'s policy: printable ASCII without spaces (around it, spaces are
+    /// trimmed), at most 256 characters.
+    #[schema(
+        min_length = 1,
+        pattern = r"^[\t\n\r ]*[\x21-\x7E]{1,256}[\t\n\r ]*$",
+        required = true,
+        nullable = false
+    )]
     pub username: Option<String>,
     #[schema(min_length = 1, max_length = 1024, required = true, nullable = false)]
     pub password: Option<String>,
@@ -52,7 +59,8 @@ impl LoginRequest {
             .password
             .filter(|p| !p.is_empty())
             .ok_or_else(|| Error::invalid_request("password is required"))?;
-        if password.len() > MAX_PASSWORD {
+        // Counted in characters, as the schema's maxLength is.
+        if password.chars().count() > MAX_PASSWORD {
             return Err(Error::invalid_request("username or password is too long"));
         }
         Ok(Self {

@@ -3,7 +3,6 @@
 //! authenticated the same way.
 
 use secrecy::SecretString;
-use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::types::{ClientId, ScopeSet};
@@ -47,11 +46,10 @@ pub struct RawTokenRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// The form fields of a token request, as the strict form parser delivers them. (Deserialize
-/// only so that `deny_unknown_fields` documents `additionalProperties: false`; the server itself
-/// ignores unknown parameters, as RFC 6749 §3.2 requires.)
-#[derive(ToSchema, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// The form fields of a token request, as the strict form parser delivers them. Other
+/// parameters are allowed and ignored, as RFC 6749 §3.2 requires ("The authorization server
+/// MUST ignore unrecognized request parameters"), so the schema allows them too.
+#[derive(ToSchema, Default)]
 pub struct TokenForm {
     /// Must be `client_credentials` (may also be sent in the query string).
     #[schema(pattern = "^client_credentials$", required = true, nullable = false)]
@@ -71,9 +69,8 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
-/// The form fields of a revocation or introspection request.
-#[derive(ToSchema, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// The form fields of a revocation or introspection request (other parameters are ignored).
+#[derive(ToSchema, Default)]
 pub struct TokenOperationForm {
     /// The access token in question.
     #[schema(min_length = 1, required = true, nullable = false)]

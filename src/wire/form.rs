@@ -23,8 +23,23 @@ pub fn decode_component(raw: &[u8]) -> Result<String, &'static str> {
     String::from_utf8(decoded).map_err(|_| "the request is not valid UTF-8")
 }
 
-/// Parameters of a form, each name at most once. Parameters with an empty value are dropped:
-/// RFC 6749 §3.1 says they "MUST be treated as if they were omitted".
+/// Every parameter tollgate reads from a form or a query string, on any endpoint.
+const KNOWN: [&str; 9] = [
+    "grant_type",
+    "scope",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+    "username",
+    "password",
+    "session",
+];
+
+/// Parameters of a form. Parameters with an empty value are dropped: RFC 6749 §3.1 says they
+/// "MUST be treated as if they were omitted". A parameter tollgate reads may come at most once
+/// (§3.2: "MUST NOT be included more than once"); any other is ignored, repeated or not (§3.2:
+/// "MUST ignore unrecognized request parameters").
 #[derive(Debug, Default)]
 pub struct Form(HashMap<String, String>);
 
@@ -42,7 +57,11 @@ impl Form {
                 continue;
             }
             if map.contains_key(&name) {
-                return Err(repeated(&name));
+                if KNOWN.contains(&name.as_str()) {
+                    // A name of ours: safe to say in an error_description (RFC 6749 §5.2).
+                    return Err(Cow::Owned(format!("parameter {name} is repeated")));
+                }
+                continue;
             }
             map.insert(name, value);
         }
@@ -59,21 +78,6 @@ impl Form {
 
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
-    }
-}
-
-/// A repeated parameter, named only when its name is one a client of ours would send: a
-/// description never reflects input that could leave RFC 6749 §5.2's character set or run long.
-fn repeated(name: &str) -> Cow<'static, str> {
-    let plain = !name.is_empty()
-        && name.len() <= 32
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        Cow::Owned(format!("parameter {name} is repeated"))
-    } else {
-        Cow::Borrowed("a parameter is repeated")
     }
 }
 
@@ -116,15 +120,22 @@ mod tests {
     }
 
     #[test]
-    fn repeated_parameters_are_refused() {
-        assert!(Form::parse(b"a=1&a=2").is_err());
+    fn repeated_parameters_are_refused_unless_unrecognised() {
+        assert!(Form::parse(b"scope=1&scope=2").is_err());
+        assert!(Form::parse(b"client_id=a&x=1&client_id=a").is_err());
+        let f = Form::parse(b"x=1&x=2&scope=s").unwrap();
+        assert_eq!(
+            f.get("scope"),
+            Some("s"),
+            "an unrecognised parameter is ignored"
+        );
     }
 
     #[test]
     fn empty_values_count_as_omitted() {
         let f = Form::parse(b"a=&b=1&&c").unwrap();
         assert!(!f.contains("a") && !f.contains("c"));
-        assert!(Form::parse(b"a=&a=1").is_ok());
+        assert!(Form::parse(b"scope=&scope=1").is_ok());
     }
 
     #[test]

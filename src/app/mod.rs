@@ -2,6 +2,7 @@
 //! Binds the listener itself so tests can ask for port 0 and read the port back.
 
 mod maintenance;
+mod server;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header;
 use actix_web::middleware::{Condition, DefaultHeaders, ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use secrecy::ExposeSecret;
 
 use crate::clock::{Clock, SystemClock};
@@ -172,7 +173,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let max_body = settings.max_body_bytes;
         let app_state = state.clone();
-        let server = HttpServer::new(move || {
+        let workers = settings.http_workers();
+        let server = server::serve(listener, workers, tls, move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
@@ -189,17 +191,7 @@ impl Application {
                 .wrap(from_fn(middleware::request_log))
                 .configure(|cfg| http::routes(cfg, &app_state.widgets, &app_state.login_cors))
                 .default_service(web::to(http::not_found))
-        })
-        .workers(settings.http_workers())
-        // Signals are handled by the caller (main), so that tests can run many servers in one
-        // process; stopping is graceful: in-flight requests finish first.
-        .disable_signals()
-        .shutdown_timeout(30);
-        let server = match tls {
-            Some(config) => server.listen_rustls_0_23(listener, config)?,
-            None => server.listen(listener)?,
-        }
-        .run();
+        })?;
         Ok(Self {
             port,
             server,

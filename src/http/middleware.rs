@@ -18,12 +18,20 @@ pub struct RequestId(pub String);
 /// Headers every response carries unless a handler set its own: tokens and profiles must never
 /// sit in a cache (RFC 6749 §5.1), and browsers must not sniff or frame what we send.
 pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::CACHE_CONTROL, "no-store"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
+    SECURITY_HEADERS
+        .iter()
+        .fold(DefaultHeaders::new(), |headers, (name, value)| {
+            headers.add((name.clone(), *value))
+        })
 }
+
+/// The headers of [`security_headers`], also written by `conn` on responses actix-http makes.
+pub const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 /// Gives framework-made errors (unknown path, wrong method, oversized body, …) the same JSON
 /// shape as ours. Responses that already are JSON pass through untouched.

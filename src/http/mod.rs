@@ -2,6 +2,7 @@
 //! error mapping, CORS and middleware. The handlers in `routes/` are thin: extract, call the
 //! domain, map the result.
 
+pub mod conn;
 pub mod cors;
 pub mod error;
 pub mod extract;

@@ -15,6 +15,7 @@ mod cli;
 mod customer;
 mod discovery;
 mod drills;
+mod framing;
 mod keys;
 mod limits;
 mod login_cors;

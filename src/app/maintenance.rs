@@ -19,6 +19,8 @@ pub struct Schedule {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+/// Usage counts go to the database this often (and when the server stops).
+const USAGE_FLUSH_SECS: i64 = 2;
 
 /// Runs for as long as the application lives (it holds only a weak reference to it).
 pub fn spawn(state: &web::Data<AppState>, schedule: Schedule) {
@@ -34,6 +36,12 @@ pub fn spawn(state: &web::Data<AppState>, schedule: Schedule) {
             let now = now_ms.div_euclid(1000);
             state.authority.sync(now).await;
             state.authority.limits.sweep(now);
+            if now % USAGE_FLUSH_SECS == 0 {
+                let auth = &state.authority;
+                if let Err(e) = auth.usage.flush(&auth.store, now_ms).await {
+                    tracing::warn!(error = %e, "usage not flushed yet; kept and retried");
+                }
+            }
             rotate_if_due(&state, schedule.key_rotation_secs, now_ms).await;
             if last_hourly.is_none_or(|t| now_ms - t >= HOUR_MS) {
                 last_hourly = Some(now_ms);
@@ -57,12 +65,18 @@ async fn rotate_if_due(state: &AppState, every_secs: i64, now_ms: i64) {
                 source: Some("schedule".into()),
                 request_id: None,
             };
-            auth.audit.record(AuditEvent::key_rotated(
-                &caller,
-                now_ms,
-                &r.kid,
-                r.activates_at,
-            ));
+            if let Err(e) = auth
+                .audit
+                .record(AuditEvent::key_rotated(
+                    &caller,
+                    now_ms,
+                    &r.kid,
+                    r.activates_at,
+                ))
+                .await
+            {
+                tracing::error!(error = %e, kid = %r.kid, "the key rotation is not on record");
+            }
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
@@ -80,5 +94,9 @@ async fn hourly(state: &AppState, audit_retention_ms: i64, now_ms: i64) {
     }
     if let Err(e) = store.prune_audit_events(now_ms - audit_retention_ms).await {
         tracing::warn!(error = %e, "cannot prune old audit events");
+    }
+    // No retry of a usage flush comes a day late.
+    if let Err(e) = store.prune_usage_flushes(now_ms - 24 * HOUR_MS).await {
+        tracing::warn!(error = %e, "cannot prune old usage flush ids");
     }
 }

@@ -17,11 +17,13 @@ use secrecy::ExposeSecret;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::domain::limits::Limiter;
-use crate::domain::{Authority, Error};
+use crate::domain::usage::Usage;
+use crate::domain::{Authority, Error, Records};
 use crate::http::{self, AppState, middleware};
 use crate::security::hashing::Hasher;
 use crate::security::keys::{self, MasterKey};
 use crate::security::tokens::TokenService;
+use crate::store::spool::Spool;
 use crate::store::{MigrationReport, Store, StoreError};
 use crate::widgets::{CorsPolicy, Widgets};
 
@@ -148,7 +150,22 @@ impl Application {
                 .map(|u| u.expose_secret().to_owned()),
             settings.redis_prefix.clone(),
         );
-        let authority = Authority::new(store, hasher, tokens, limits)?;
+        let spool = Spool::open(&settings.spool_dir, settings.spool_max_bytes).map_err(|e| {
+            StartupError::Config(format!("spool_dir {}: {e}", settings.spool_dir.display()))
+        })?;
+        // Usage a previous run could not write when it stopped (each flush applies once).
+        match Usage::replay_spool(&store, &spool, clock.now_millis()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(flushes = n, "usage from the spool written to the database"),
+            Err(e) => {
+                tracing::warn!(error = %e, "usage spool not written yet; kept for the next start")
+            }
+        }
+        let records = Records {
+            spool,
+            audit_every_token: settings.audit_every_token,
+        };
+        let authority = Authority::new(store, hasher, tokens, limits, records)?;
         authority.sync(clock.now_secs()).await;
         let state = web::Data::new(AppState {
             authority,
@@ -215,10 +232,16 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until stopped, then writes out the audit events still queued.
+    /// Serves until stopped, then writes out the audit events still queued and the usage
+    /// counted since the last flush (to the spool if the database is away).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.state.authority.audit.flush().await;
+        let auth = &self.state.authority;
+        auth.audit.flush().await;
+        let now_ms = self.state.clock.now_millis();
+        auth.usage
+            .flush_or_spool(&auth.store, auth.audit.spool(), now_ms)
+            .await;
         result
     }
 }

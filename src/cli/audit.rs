@@ -1,4 +1,4 @@
-//! `tollgate audit …`: the audit trail.
+//! `tollgate audit …` and `tollgate usage`: the audit trail and the usage counts.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -35,8 +35,30 @@ pub async fn run(command: AuditCommand, settings: &Settings, now_ms: i64) -> Res
     Ok(())
 }
 
+/// `tollgate usage`: tokens issued per client and minute, as JSON lines, oldest first.
+pub async fn usage(
+    client: Option<String>,
+    since: &str,
+    settings: &Settings,
+    now_ms: i64,
+) -> Result<(), CliError> {
+    let since_minute = since_millis(since, now_ms)?.div_euclid(60_000);
+    let store = open_store(settings).await?;
+    for row in store.usage_since(client.as_deref(), since_minute).await? {
+        println!(
+            "{}",
+            json!({
+                "client_id": row.client_id,
+                "minute": rfc3339(row.minute * 60_000),
+                "tokens": row.tokens,
+            })
+        );
+    }
+    Ok(())
+}
+
 /// `--since` as milliseconds since the epoch: Unix seconds, or a duration before now.
-fn since_millis(raw: &str, now_ms: i64) -> Result<i64, CliError> {
+pub(super) fn since_millis(raw: &str, now_ms: i64) -> Result<i64, CliError> {
     if !raw.is_empty() && raw.chars().all(|c| c.is_ascii_digit()) {
         return raw
             .parse::<i64>()

@@ -53,6 +53,16 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Tokens issued per client and minute, as JSON lines, oldest first (flushed every few
+    /// seconds by each running server).
+    Usage {
+        /// Only this client.
+        #[arg(long)]
+        client: Option<String>,
+        /// How far back: `30s`, `10m`, `2h`, `7d`, or Unix seconds (default: 24h).
+        #[arg(long, default_value = "24h")]
+        since: String,
+    },
     /// Token-signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -107,6 +117,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
         Command::Customer(c) => customer::run(c, &settings, now).await,
         Command::Keys(c) => keys::run(c, &settings, now).await,
         Command::Audit(c) => audit::run(c, &settings, now_ms).await,
+        Command::Usage { client, since } => audit::usage(client, &since, &settings, now_ms).await,
         Command::BenchArgon2 { hashes } => {
             let per_hash = crate::security::hashing::time_hashes(&settings.argon2, hashes)
                 .map_err(crate::domain::Error::from)?;

@@ -74,6 +74,20 @@ pub(super) const VARIABLES: &[(&str, Setter)] = &[
     ("TOLLGATE_AUDIT_RETENTION_DAYS", |s, v| {
         parse(&mut s.audit_retention_days, v)
     }),
+    ("TOLLGATE_SPOOL_DIR", |s, v| {
+        s.spool_dir = PathBuf::from(v);
+        Ok(())
+    }),
+    ("TOLLGATE_SPOOL_MAX_BYTES", |s, v| {
+        parse(&mut s.spool_max_bytes, v)
+    }),
+    ("TOLLGATE_AUDIT_EVERY_TOKEN", |s, v| {
+        parse(&mut s.audit_every_token, v)
+    }),
+    ("TOLLGATE_METRICS_LISTEN", |s, v| {
+        s.metrics_listen = Some(v.parse().map_err(|_| format!("not a host:port: {v}"))?);
+        Ok(())
+    }),
     ("TOLLGATE_FAILURES_PER_MINUTE", |s, v| {
         parse(&mut s.failures_per_minute, v)
     }),

@@ -98,6 +98,15 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Audit events older than this many days are deleted.
     pub audit_retention_days: u32,
+    /// Where audit events and usage counts wait while the database is away (JSON lines).
+    pub spool_dir: PathBuf,
+    /// The spool's limit in bytes; past it, requests whose audit event cannot be put on
+    /// record are refused with 503.
+    pub spool_max_bytes: u64,
+    /// One audit row per issued token, besides the per-minute usage counts.
+    pub audit_every_token: bool,
+    /// `host:port` of the Prometheus `/metrics` listener (off when unset).
+    pub metrics_listen: Option<SocketAddr>,
     /// Failed authentications one (client or username, address) pair may have per minute.
     pub failures_per_minute: u32,
     /// Failed authentications one address may have per minute, over all principals.
@@ -146,6 +155,10 @@ impl Default for Settings {
             db_acquire_timeout_ms: 2_000,
             log_format: LogFormat::Text,
             audit_retention_days: 90,
+            spool_dir: PathBuf::from("tollgate-spool"),
+            spool_max_bytes: 256 * 1024 * 1024,
+            audit_every_token: false,
+            metrics_listen: None,
             failures_per_minute: 10,
             address_failures_per_minute: 100,
             limiter_max_keys: 100_000,
@@ -240,6 +253,11 @@ impl Settings {
             // would make every derived endpoint URL ambiguous.
             return Err(ConfigError::Invalid(
                 "issuer must be a URL without a trailing slash".into(),
+            ));
+        }
+        if self.spool_max_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "spool_max_bytes must be at least 1024".into(),
             ));
         }
         if !(100..=600_000).contains(&self.body_timeout_ms) {

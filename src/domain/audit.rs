@@ -1,8 +1,14 @@
-//! The audit trail. Events are queued without waiting (a bounded channel) and written by one
-//! background task in batches of up to 2000 rows or every 100 ms, so issuing a token never waits
-//! for an INSERT. If the database falls behind or is away, the queue fills and further events
-//! are dropped and counted, never blocking a request. Old rows are pruned by the maintenance
-//! task (`app::maintenance`) on the injected clock.
+//! The audit trail, which loses nothing. Every event is on record (a database row, or a line
+//! in the fsynced on-disk spool while the database is away) before the request that caused it
+//! is answered: `record` waits for that. Events are written by one background task in batches
+//! of whatever is queued (group commit), so a burst costs one INSERT, not one per event. When
+//! neither the database nor the spool can take an event (an outage long enough to fill the
+//! spool), `record` fails and the request is answered 503 instead of going unrecorded. The spool
+//! is written to the database as soon as it is reachable again, also after a restart.
+//!
+//! Token issuance, tens of thousands a second, is accounted for by `usage` (per client and
+//! minute) instead; one row per token is an option (`audit_every_token`) under the same rule.
+//! Old rows are pruned by the maintenance task on the injected clock.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,15 +18,15 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::store::AuditEvent;
+use crate::store::spool::{Spool, SpoolFile};
 use crate::store::{Store, StoreError};
 
-/// About 6 MiB of queued events at most: half a second of a saturated token endpoint.
+/// Events waiting for the writer; a full queue makes `record` wait (backpressure, not drops).
 const QUEUE: usize = 16_384;
-/// Rows per COPY (PostgreSQL) or per transaction (SQLite). Larger batches measured worse here:
-/// the queue fills while one long write runs.
+/// Rows per COPY (PostgreSQL) or per transaction (SQLite).
 const BATCH: usize = 2_000;
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
-const IMPORTANT_QUEUE: usize = 4_096;
+/// How often the writer retries the spool while the database is away.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,7 +82,7 @@ impl AuditEvent {
     pub fn new(kind: AuditKind, caller: &Caller, at_ms: i64) -> Self {
         Self {
             at_ms,
-            event: kind.as_str(),
+            event: std::borrow::Cow::Borrowed(kind.as_str()),
             client_id: None,
             customer_id: None,
             source: caller.source.clone(),
@@ -113,46 +119,56 @@ impl AuditEvent {
     }
 }
 
+/// The event could not be put on record: the request that caused it must not succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit trail cannot take events: {0}")]
+pub struct AuditUnavailable(String);
+
+type Ack = oneshot::Sender<Result<(), AuditUnavailable>>;
+
 enum Msg {
-    Event(AuditEvent),
+    Event(AuditEvent, Ack),
     Flush(oneshot::Sender<()>),
 }
 
 pub struct Auditor {
-    /// `token_issued`, the one high-volume event.
     tx: mpsc::Sender<Msg>,
-    /// Everything else (failures, logins, revocations): rare, and what forensics needs, so a
-    /// token flood filling the main queue never crowds it out. Drained first.
-    important: mpsc::Sender<AuditEvent>,
-    dropped: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    spool: Spool,
+    every_token: bool,
 }
 
 impl Auditor {
-    /// Starts the writer on the current runtime.
-    pub fn start(store: Store) -> Self {
+    /// Starts the writer on the current runtime. `every_token`: one row per issued token too.
+    pub fn start(store: Store, spool: Spool, every_token: bool) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let (important, important_rx) = mpsc::channel(IMPORTANT_QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_loop(store, rx, important_rx, Arc::clone(&dropped)));
+        let written = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(store, spool.clone(), rx, Arc::clone(&written)));
         Self {
             tx,
-            important,
-            dropped,
+            written,
+            spool,
+            every_token,
         }
     }
 
-    pub fn record(&self, event: AuditEvent) {
-        let sent = if event.event == AuditKind::TokenIssued.as_str() {
-            self.tx.try_send(Msg::Event(event)).is_ok()
-        } else {
-            self.important.try_send(event).is_ok()
-        };
-        if !sent {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+    /// Puts `event` on record, durably, before returning.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Msg::Event(event, ack))
+            .await
+            .map_err(|_| AuditUnavailable("the writer has stopped".into()))?;
+        done.await
+            .map_err(|_| AuditUnavailable("the writer has stopped".into()))?
     }
 
-    /// Waits until everything recorded so far is written (or given up on).
+    /// Whether each issued token gets its own row (else it is counted by `usage`).
+    pub fn every_token(&self) -> bool {
+        self.every_token
+    }
+
+    /// Waits until everything recorded so far is written or spooled.
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
@@ -160,74 +176,114 @@ impl Auditor {
         }
     }
 
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// Events queued for the writer right now.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Events written to the database since start (spooled ones count once replayed).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
     }
 }
 
 async fn write_loop(
     store: Store,
+    spool: Spool,
     mut rx: mpsc::Receiver<Msg>,
-    mut important: mpsc::Receiver<AuditEvent>,
-    dropped: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut reported_drops = 0;
+    let mut retry = tokio::time::interval(RETRY_EVERY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A previous run may have left events in the spool.
+    let mut spooled = spool.has(SpoolFile::Audit);
     loop {
         let first = tokio::select! {
-            biased;
-            Some(e) = important.recv() => Msg::Event(e),
             m = rx.recv() => match m {
                 Some(m) => m,
                 None => break,
             },
+            _ = retry.tick(), if spooled => {
+                spooled = !replay(&store, &spool, &written).await;
+                continue;
+            }
         };
+        // Group commit: everything queued by now goes in this batch.
+        let mut batch = Vec::new();
         let mut acks = Vec::new();
+        let mut flushes = Vec::new();
         let mut next = Some(first);
-        let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-        loop {
-            match next.take() {
-                Some(Msg::Event(e)) => batch.push(e),
-                Some(Msg::Flush(ack)) => {
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Event(e, ack) => {
+                    batch.push(e);
                     acks.push(ack);
-                    break;
                 }
-                None => {}
+                Msg::Flush(ack) => flushes.push(ack),
             }
-            while let Ok(e) = important.try_recv() {
-                batch.push(e);
-            }
-            if batch.len() >= BATCH {
-                break;
-            }
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(msg)) => next = Some(msg),
-                Ok(None) | Err(_) => break,
+            if batch.len() < BATCH {
+                next = rx.try_recv().ok();
             }
         }
-        // Everything recorded before a flush request is in one of the queues by now.
-        while let Ok(e) = important.try_recv() {
-            batch.push(e);
-        }
-        if !batch.is_empty() {
-            // The important queue is drained first; keep each batch in time order.
-            batch.sort_by_key(|e| e.at_ms);
-            if let Err(e) = store.insert_audit_events(&batch).await {
-                dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                tracing::warn!(error = %e, events = batch.len(), "audit events could not be written");
+        let outcome = if batch.is_empty() {
+            Ok(())
+        } else if !spooled && store.insert_audit_events(&batch).await.is_ok() {
+            written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Ok(())
+        } else {
+            // The database is away (or older events wait in the spool: keep their order).
+            match spool.append(SpoolFile::Audit, &batch).await {
+                Ok(()) => {
+                    if !spooled {
+                        tracing::warn!(
+                            events = batch.len(),
+                            "database away: audit events spooled to disk"
+                        );
+                    }
+                    spooled = true;
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, events = batch.len(), "audit events can be neither written nor spooled: refusing the requests");
+                    Err(e.to_string())
+                }
             }
-            batch.clear();
-        }
+        };
         for ack in acks {
+            let _ = ack.send(outcome.clone().map_err(AuditUnavailable));
+        }
+        // While spooling, the database is tried again on the retry tick only: each attempt may
+        // wait for the pool's acquire timeout.
+        for ack in flushes {
             let _ = ack.send(());
         }
-        let now_dropped = dropped.load(Ordering::Relaxed);
-        if now_dropped != reported_drops {
-            tracing::warn!(
-                total = now_dropped,
-                "audit events dropped so far (queue full or database away)"
-            );
-            reported_drops = now_dropped;
-        }
     }
+}
+
+/// Writes the spooled events to the database and empties the spool; true when it is empty.
+/// (A crash between the INSERT and the emptying would write them twice: a duplicate row, never
+/// a lost one.)
+async fn replay(store: &Store, spool: &Spool, written: &AtomicU64) -> bool {
+    let events: Vec<AuditEvent> = match spool.read(SpoolFile::Audit).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the audit spool");
+            return false;
+        }
+    };
+    if let Err(e) = store.insert_audit_events(&events).await {
+        tracing::debug!(error = %e, "audit spool not written yet");
+        return false;
+    }
+    if let Err(e) = spool.clear(SpoolFile::Audit).await {
+        tracing::error!(error = %e, "cannot empty the audit spool after writing it");
+        return false;
+    }
+    written.fetch_add(events.len() as u64, Ordering::Relaxed);
+    tracing::info!(events = events.len(), "audit spool written to the database");
+    true
 }

@@ -132,6 +132,18 @@ impl<V: Clone> CredentialCache<V> {
         secret: &[u8],
         now_secs: i64,
     ) -> Option<V> {
+        self.check_hit(freshness, id, secret, now_secs)
+            .map(|(value, _)| value)
+    }
+
+    /// `check`, also saying whether the secret was a previous one (still valid in a rotation).
+    pub fn check_hit(
+        &self,
+        freshness: &Freshness,
+        id: &str,
+        secret: &[u8],
+        now_secs: i64,
+    ) -> Option<(V, bool)> {
         if !freshness.is_fresh() {
             return None;
         }
@@ -143,7 +155,7 @@ impl<V: Clone> CredentialCache<V> {
         }
         aws_lc_rs::constant_time::verify_slices_are_equal(entry.digest.as_ref(), presented.as_ref())
             .ok()
-            .map(|()| entry.value.clone())
+            .map(|()| (entry.value.clone(), entry.valid_until.is_some()))
     }
 
     /// Remembers a secret that just verified. `read_epoch` is the epoch seen before the record

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::limits::Keys;
+use crate::domain::usage::Credential;
 use crate::domain::{Authority, Error};
 use crate::security::hashing::bind;
 use crate::store::ClientRecord;
@@ -111,13 +112,16 @@ pub async fn authenticate(
             let (f, s) = (&auth.freshness, secret.as_bytes());
             auth.clients
                 .remember(f, epoch, id, s, c.clone(), valid_until);
+            let previous = valid_until.is_some();
+            auth.usage
+                .used(Credential::client_secret(previous), id, now_millis);
             enabled(c)
         }
         _ => {
             attempt.failed();
-            auth.audit.record(
-                AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis).client(id),
-            );
+            auth.audit
+                .record(AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis).client(id))
+                .await?;
             Err(Error::InvalidClient)
         }
     }

@@ -1,6 +1,7 @@
 //! Customer login: username and password for a short-lived customer token whose subject is the
 //! opaque customer id.
 
+use crate::domain::usage::Credential;
 use secrecy::ExposeSecret;
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
@@ -42,17 +43,22 @@ pub async fn login(
             if let Some(c) = other {
                 event = event.customer(c.customer_id.as_str());
             }
-            auth.audit.record(event);
+            auth.audit.record(event).await?;
             let failures = attempt.failed();
             tokio::time::sleep(auth.limits.login_delay(failures)).await;
             return Err(Error::InvalidCredentials);
         }
     };
-    auth.audit.record(
-        AuditEvent::new(AuditKind::LoginSucceeded, caller, now_millis)
-            .customer(customer.customer_id.as_str()),
-    );
-    Ok(auth
+    auth.audit
+        .record(
+            AuditEvent::new(AuditKind::LoginSucceeded, caller, now_millis)
+                .customer(customer.customer_id.as_str()),
+        )
+        .await?;
+    let issued = auth
         .tokens
-        .issue_customer_token(&customer.customer_id, now_millis)?)
+        .issue_customer_token(&customer.customer_id, now_millis)?;
+    auth.usage
+        .used(Credential::SigningKey, &issued.kid, now_millis);
+    Ok(issued)
 }

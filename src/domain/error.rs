@@ -90,6 +90,12 @@ impl From<StoreError> for Error {
     }
 }
 
+impl From<crate::domain::audit::AuditUnavailable> for Error {
+    fn from(e: crate::domain::audit::AuditUnavailable) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 impl From<wire::Error> for Error {
     fn from(e: wire::Error) -> Self {
         match e {

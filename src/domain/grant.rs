@@ -33,11 +33,17 @@ pub async fn exchange(
         &scope,
         now_millis,
     )?;
-    auth.audit.record(
-        AuditEvent::new(AuditKind::TokenIssued, caller, now_millis)
-            .client(client_id.as_str())
-            .detail(format!("jti={} scope={scope}", issued.jti)),
-    );
+    if auth.audit.every_token() {
+        auth.audit
+            .record(
+                AuditEvent::new(AuditKind::TokenIssued, caller, now_millis)
+                    .client(client_id.as_str())
+                    .detail(format!("jti={} scope={scope}", issued.jti)),
+            )
+            .await?;
+    }
+    auth.usage
+        .token_issued(client_id.as_str(), &issued.kid, now_millis);
     Ok(TokenGrant {
         access_token: issued.token,
         expires_in: issued.expires_in,

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod profile;
 pub mod provisioning;
 pub mod revocation;
+pub mod usage;
 
 pub use error::Error;
 
@@ -18,6 +19,13 @@ use crate::security::hashing::Hasher;
 use crate::security::tokens::TokenService;
 use crate::store::{ApiKeyRecord, ClientRecord, Store};
 use cache::{CredentialCache, Freshness};
+
+/// Where the audit trail and the usage counts go.
+pub struct Records {
+    pub spool: crate::store::spool::Spool,
+    /// One audit row per issued token, besides the usage counts.
+    pub audit_every_token: bool,
+}
 
 /// The services every operation needs, built once at start-up.
 pub struct Authority {
@@ -30,6 +38,7 @@ pub struct Authority {
     pub revocations: revocation::Revocations,
     pub active_clients: client_auth::ActiveClients,
     pub audit: audit::Auditor,
+    pub usage: usage::Usage,
     pub limits: limits::Limiter,
 }
 
@@ -40,10 +49,12 @@ impl Authority {
         hasher: Hasher,
         tokens: TokenService,
         limits: limits::Limiter,
+        records: Records,
     ) -> Result<Self, Error> {
         Ok(Self {
             limits,
-            audit: audit::Auditor::start(store.clone()),
+            audit: audit::Auditor::start(store.clone(), records.spool, records.audit_every_token),
+            usage: usage::Usage::new(uuid::Uuid::new_v4().simple().to_string()),
             store,
             hasher,
             tokens,

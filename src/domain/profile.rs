@@ -1,6 +1,7 @@
 //! `getprofile`: a partner, holding an API key and an access token with `profile:read`, reads
 //! the profile of a customer it names by customer token or opaque id.
 
+use crate::domain::usage::Credential;
 use serde_json::{Map, Value, json};
 
 use crate::domain::client_auth::client_is_active;
@@ -81,6 +82,8 @@ pub async fn check_api_key(
                 .single_flight(key.prefix(), auth.hasher.max_wait())
                 .await?;
             if let Some(record) = cached(auth) {
+                auth.usage
+                    .used(Credential::ApiKey, key.prefix(), now_secs * 1000);
                 return allowed(&record, api);
             }
             let epoch = auth.freshness.epoch();
@@ -105,6 +108,8 @@ pub async fn check_api_key(
             }
         }
     };
+    auth.usage
+        .used(Credential::ApiKey, key.prefix(), now_secs * 1000);
     allowed(&record, api)
 }
 

@@ -88,11 +88,13 @@ pub async fn revoke(
         .revoke_token(&claims.jti, &claims.client_id, claims.exp, now_secs)
         .await?;
     auth.revocations.insert(&claims.jti, claims.exp);
-    auth.audit.record(
-        AuditEvent::new(AuditKind::TokenRevoked, caller, now_secs * 1000)
-            .client(&claims.client_id)
-            .detail(format!("jti={}", claims.jti)),
-    );
+    auth.audit
+        .record(
+            AuditEvent::new(AuditKind::TokenRevoked, caller, now_secs * 1000)
+                .client(&claims.client_id)
+                .detail(format!("jti={}", claims.jti)),
+        )
+        .await?;
     Ok(())
 }
 

@@ -53,6 +53,8 @@ pub struct CustomerClaims {
 pub struct Issued {
     pub token: String,
     pub jti: String,
+    /// The signing key's id, for its last-use bookkeeping.
+    pub kid: String,
     pub expires_in: u64,
     pub issued_at_millis: i64,
 }
@@ -181,12 +183,12 @@ impl TokenService {
             scope: scope.to_string(),
             nbf: None,
         };
-        let token = self
-            .keys()
-            .active(iat)?
-            .sign_jwt(TokenType::Access, &claims)?;
+        let keys = self.keys();
+        let signer = keys.active(iat)?;
+        let token = signer.sign_jwt(TokenType::Access, &claims)?;
         Ok(Issued {
             token,
+            kid: signer.kid().to_owned(),
             jti: claims.jti,
             expires_in: self.access_ttl,
             issued_at_millis: now_millis,
@@ -241,9 +243,12 @@ impl TokenService {
             jti: uuid::Uuid::new_v4().to_string(),
             nbf: None,
         };
-        let token = self.keys().active(iat)?.sign_jwt(typ, &claims)?;
+        let keys = self.keys();
+        let signer = keys.active(iat)?;
+        let token = signer.sign_jwt(typ, &claims)?;
         Ok(Issued {
             token,
+            kid: signer.kid().to_owned(),
             jti: claims.jti,
             expires_in: ttl,
             issued_at_millis: now_millis,

@@ -19,6 +19,8 @@ pub mod keys;
 mod migrate;
 mod recycle;
 pub mod revocations;
+pub mod spool;
+pub mod usage;
 
 use std::time::Duration;
 

@@ -8,7 +8,8 @@ use crate::support::*;
 
 backend_test! {
     async fn a_full_flow_leaves_a_trail_without_secrets(backend) {
-        let app = TestApp::spawn(backend).await;
+        // One row per token is an option; by default tokens are counted per minute (usage.rs).
+        let app = TestApp::spawn_with(backend, |s| s.audit_every_token = true).await;
         let secret = app.create_client("desk", "profile:read").await;
         let (key, customer) = app.create_key_and_customer().await;
         let res = app.http.post(app.url("/access_token")).header("x-request-id", "req-123")

@@ -29,10 +29,13 @@ async fn start(backend: Backend, rust_log: &str) -> Server {
 }
 
 async fn start_with(backend: Backend, rust_log: &str, env: &[(&str, &str)]) -> Server {
+    start_on(TestDb::create(backend).await, rust_log, env).await
+}
+
+async fn start_on(db: TestDb, rust_log: &str, env: &[(&str, &str)]) -> Server {
     // reqwest is built without a default TLS provider; the server installs one, this process
     // may not have started a server yet.
     tollgate::widgets::axp::install_crypto_provider();
-    let db = TestDb::create(backend).await;
     let port = free_port();
     let mut child = tollgate_command(&db.url, &["serve"])
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
@@ -315,4 +318,85 @@ async fn without_an_issuer_the_metadata_names_the_address_listened_on() {
         format!("{}/access_token", srv.base)
     );
     stop_and_read_logs(&mut srv);
+}
+
+/// Usage counted in memory reaches the table when the server stops on SIGTERM; if the database
+/// is cut away at that moment, it waits in the spool and the next start writes it (issue 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_writes_the_usage_and_a_cut_database_gets_it_from_the_spool_at_the_next_start() {
+    let spool = std::env::temp_dir()
+        .join("tollgate-test-spools")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    let spool_env = spool.to_str().unwrap().to_owned();
+    let mut srv = start_with(
+        Backend::Postgres,
+        "warn",
+        &[("TOLLGATE_SPOOL_DIR", &spool_env)],
+    )
+    .await;
+    let created = tollgate_json(
+        &srv.db,
+        &["client", "create", "--id", "desk", "--scope", "a"],
+        None,
+    );
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let issue = async |base: &str, n: usize| {
+        for _ in 0..n {
+            let res = http
+                .post(format!("{base}/access_token"))
+                .basic_auth("desk", Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+    };
+    let usage = |db: &TestDb| -> i64 {
+        let out = run_tollgate(db, &["usage", "--client", "desk", "--since", "1h"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["tokens"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .sum()
+    };
+
+    // The database is up: SIGTERM right after the traffic, and every token is in the table.
+    issue(&srv.base, 30).await;
+    stop_and_read_logs(&mut srv);
+    assert_eq!(usage(&srv.db), 30);
+
+    // The database is cut away when SIGTERM lands: the counts go to the spool.
+    let Server { db, .. } = srv;
+    let proxy = Proxy::start(host_port(&db.url)).await;
+    let via_proxy = via_port(&db.url, proxy.port);
+    let env = [
+        ("TOLLGATE_SPOOL_DIR", spool_env.as_str()),
+        ("DATABASE_URL", via_proxy.as_str()),
+        ("TOLLGATE_DB_ACQUIRE_TIMEOUT_MS", "500"),
+    ];
+    let mut srv = start_on(db, "warn", &env).await;
+    issue(&srv.base, 20).await;
+    proxy.cut().await;
+    let logs = stop_and_read_logs(&mut srv);
+    assert!(logs.contains("usage spooled to disk"), "{logs}");
+    assert!(spool.join("usage.jsonl").exists());
+
+    // The next start, with the database back, writes the spool: nothing lost, nothing twice.
+    let Server { db, .. } = srv;
+    let mut srv = start_on(db, "warn", &[("TOLLGATE_SPOOL_DIR", &spool_env)]).await;
+    assert_eq!(usage(&srv.db), 50);
+    assert!(!spool.join("usage.jsonl").exists());
+    stop_and_read_logs(&mut srv);
+    let _ = std::fs::remove_dir_all(spool);
 }

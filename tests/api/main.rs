@@ -24,4 +24,5 @@ mod profile;
 mod revocation;
 mod robustness;
 mod token;
+mod usage;
 mod widgets;

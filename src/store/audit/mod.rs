@@ -4,16 +4,19 @@
 pub mod postgres;
 mod sqlite;
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Store, StoreError};
 
 /// An event to write. Never a secret, a password, a key, a whole token or a username.
-#[derive(Debug, Clone, Serialize)]
+/// Serialisable both ways: it waits in the on-disk spool while the database is away.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub at_ms: i64,
-    pub event: &'static str,
+    pub event: Cow<'static, str>,
     pub client_id: Option<String>,
     pub customer_id: Option<String>,
     pub source: Option<String>,

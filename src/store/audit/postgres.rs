@@ -39,7 +39,7 @@ pub(super) async fn insert(pool: &PgPool, events: &[AuditEvent]) -> Result<(), s
     for e in events {
         buf.push_str(&e.at_ms.to_string());
         for field in [
-            Some(e.event),
+            Some(&*e.event),
             e.client_id.as_deref(),
             e.customer_id.as_deref(),
             e.source.as_deref(),

@@ -15,7 +15,7 @@ pub(super) async fn insert(pool: &AnyPool, events: &[AuditEvent]) -> Result<(), 
         .map(|e| {
             (
                 e.at_ms,
-                e.event,
+                &*e.event,
                 &e.client_id,
                 &e.customer_id,
                 &e.source,

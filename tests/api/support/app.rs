@@ -27,6 +27,10 @@ pub fn test_settings(db_url: &str) -> Settings {
         master_key: Some(test_master_key()),
         workers: 2,
         db_acquire_timeout_ms: 1_000,
+        // Each server its own spool: what one test leaves there must not reach another.
+        spool_dir: std::env::temp_dir()
+            .join("tollgate-test-spools")
+            .join(uuid::Uuid::new_v4().simple().to_string()),
         ..Settings::default()
     };
     s.argon2.workers = 1;

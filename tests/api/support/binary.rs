@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::db::{TestDb, test_master_key};
 
 /// `tollgate args…` in a clean environment that holds only the database URL, the test master
-/// key (so the binary opens what the test servers seal) and `RUST_LOG=warn`: nothing from the
+/// key (so the binary opens what the test servers seal), a spool directory of its own and
+/// `RUST_LOG=warn`: nothing from the
 /// developer's shell reaches it. A later `.env(…)` overrides any of these.
 pub fn tollgate_command(database_url: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
@@ -17,7 +18,13 @@ pub fn tollgate_command(database_url: &str, args: &[&str]) -> Command {
         .env_clear()
         .env("DATABASE_URL", database_url)
         .env("TOLLGATE_MASTER_KEY", test_master_key().expose_secret())
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env(
+            "TOLLGATE_SPOOL_DIR",
+            std::env::temp_dir()
+                .join("tollgate-test-spools")
+                .join(uuid::Uuid::new_v4().simple().to_string()),
+        );
     cmd
 }
 

@@ -1,7 +1,8 @@
 //! tollgate: an OAuth2 client-credentials and customer-token server.
 //!
 //! Layers, each importing only the ones below it (README "Code map"):
-//! `app`, `cli` → `http` → `widgets` → `domain` → `security` → `store` → `wire`, `types`.
+//! `app`, `cli` → `http` → `widgets` → `domain` → `security` → `store` → `wire`, `types`;
+//! `metrics` and `clock` are leaves any layer may use.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -10,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod security;
 pub mod store;
 pub mod telemetry;

@@ -94,6 +94,8 @@ fn login_cors(settings: &Settings) -> Result<CorsPolicy, StartupError> {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `/metrics` listener, when configured, and its port.
+    metrics: Option<(Server, u16)>,
     state: web::Data<AppState>,
 }
 
@@ -107,6 +109,13 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let listener = TcpListener::bind(settings.listen)?;
+        // Bound first too, so a port in use stops the start before anything else happens.
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(|e| {
+                StartupError::Config(format!("metrics_listen {addr}: cannot listen: {e}"))
+            })?),
+            None => None,
+        };
         settings
             .resolve_issuer_for(listener.local_addr()?)
             .map_err(|e| StartupError::Config(e.to_string()))?;
@@ -209,15 +218,35 @@ impl Application {
                 .configure(|cfg| http::routes(cfg, &app_state.widgets, &app_state.login_cors))
                 .default_service(web::to(http::not_found))
         })?;
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = server::serve(listener, 1, None, move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .route("/metrics", web::get().to(http::routes::metrics::render))
+                        .default_service(web::to(http::not_found))
+                })?;
+                Some((server, port))
+            }
+            None => None,
+        };
         Ok(Self {
             port,
             server,
+            metrics,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -235,7 +264,15 @@ impl Application {
     /// Serves until stopped, then writes out the audit events still queued and the usage
     /// counted since the last flush (to the spool if the database is away).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         let auth = &self.state.authority;
         auth.audit.flush().await;
         let now_ms = self.state.clock.now_millis();

@@ -11,6 +11,7 @@ use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::limits::Keys;
 use crate::domain::usage::Credential;
 use crate::domain::{Authority, Error};
+use crate::metrics::AuthFailure;
 use crate::security::hashing::bind;
 use crate::store::ClientRecord;
 use crate::wire::token_request::ClientCredentials;
@@ -66,31 +67,41 @@ pub async fn authenticate(
     let id = creds.client_id.as_str();
     let secret = creds.secret.expose_secret();
     let now_secs = now_millis.div_euclid(1000);
-    if let Some(client) = auth
-        .clients
-        .check(&auth.freshness, id, secret.as_bytes(), now_secs)
+    if let Some((client, previous)) =
+        auth.clients
+            .check_hit(&auth.freshness, id, secret.as_bytes(), now_secs)
     {
-        return enabled(client);
+        auth.metrics.credential_cache(true);
+        auth.usage
+            .used(Credential::client_secret(previous), id, now_millis);
+        return enabled(auth, client);
     }
     let _flight = auth
         .clients
         .single_flight(id, auth.hasher.max_wait())
         .await?;
-    if let Some(client) = auth
-        .clients
-        .check(&auth.freshness, id, secret.as_bytes(), now_secs)
+    if let Some((client, previous)) =
+        auth.clients
+            .check_hit(&auth.freshness, id, secret.as_bytes(), now_secs)
     {
-        return enabled(client);
+        auth.metrics.credential_cache(true);
+        auth.usage
+            .used(Credential::client_secret(previous), id, now_millis);
+        return enabled(auth, client);
     }
     // The slot is taken before the verification, so racing requests cannot pass the limit; a
     // right secret gives it back when `attempt` is dropped. Taken after the single flight, so
     // a partner's concurrent requests on a cold cache wait for one verification instead of
     // each holding a slot.
+    auth.metrics.credential_cache(false);
     let attempt = auth
         .limits
         .begin(Keys::client(id, caller.source.as_deref()), now_secs)
         .await
-        .map_err(Error::TooManyRequests)?;
+        .map_err(|retry| {
+            auth.metrics.auth_failure(AuthFailure::RateLimited);
+            Error::TooManyRequests(retry)
+        })?;
     let epoch = auth.freshness.epoch();
     let client = auth.store.client(id).await?;
     let phc = client.as_ref().map(|c| c.secret_hash.clone());
@@ -115,10 +126,15 @@ pub async fn authenticate(
             let previous = valid_until.is_some();
             auth.usage
                 .used(Credential::client_secret(previous), id, now_millis);
-            enabled(c)
+            enabled(auth, c)
         }
-        _ => {
+        found => {
             attempt.failed();
+            auth.metrics.auth_failure(if found.is_some() {
+                AuthFailure::BadSecret
+            } else {
+                AuthFailure::UnknownClient
+            });
             auth.audit
                 .record(AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis).client(id))
                 .await?;
@@ -130,10 +146,11 @@ pub async fn authenticate(
 /// A disabled client authenticates nowhere: not for tokens, not to revoke or introspect. (Its
 /// right secret still costs the verification: a disabled client is told so only once it proved
 /// who it is.)
-fn enabled(client: ClientRecord) -> Result<ClientRecord, Error> {
+fn enabled(auth: &Authority, client: ClientRecord) -> Result<ClientRecord, Error> {
     if client.enabled {
         Ok(client)
     } else {
+        auth.metrics.auth_failure(AuthFailure::DisabledClient);
         Err(Error::UnauthorizedClient("the client is disabled"))
     }
 }

@@ -44,6 +44,7 @@ pub async fn exchange(
     }
     auth.usage
         .token_issued(client_id.as_str(), &issued.kid, now_millis);
+    auth.metrics.token_issued(client_id.as_str());
     Ok(TokenGrant {
         access_token: issued.token,
         expires_in: issued.expires_in,

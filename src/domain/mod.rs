@@ -39,6 +39,7 @@ pub struct Authority {
     pub active_clients: client_auth::ActiveClients,
     pub audit: audit::Auditor,
     pub usage: usage::Usage,
+    pub metrics: crate::metrics::Metrics,
     pub limits: limits::Limiter,
 }
 
@@ -55,6 +56,7 @@ impl Authority {
             limits,
             audit: audit::Auditor::start(store.clone(), records.spool, records.audit_every_token),
             usage: usage::Usage::new(uuid::Uuid::new_v4().simple().to_string()),
+            metrics: crate::metrics::Metrics::new(),
             store,
             hasher,
             tokens,

@@ -85,7 +85,22 @@ pub async fn request_log(
         res.headers_mut().insert(REQUEST_ID, value);
     }
     let status = res.status().as_u16();
-    let micros = started.elapsed().as_micros();
+    let elapsed = started.elapsed();
+    let micros = elapsed.as_micros();
+    if let Some(state) = res
+        .request()
+        .app_data::<actix_web::web::Data<crate::http::AppState>>()
+    {
+        // The route template (never the raw path: its values are the caller's).
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state
+            .authority
+            .metrics
+            .http_request(route, status, elapsed.as_secs_f64());
+    }
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(%method, %path, status, micros, "request failed");

@@ -141,6 +141,13 @@ impl Store {
         self.backend
     }
 
+    /// Connections in the main pool: (idle, in use).
+    pub fn pool_connections(&self) -> (i64, i64) {
+        let size = i64::from(self.pool.size());
+        let idle = i64::try_from(self.pool.num_idle()).unwrap_or(size);
+        (idle, (size - idle).max(0))
+    }
+
     /// A cheap round trip, for readiness. It reads a table rather than `SELECT 1`: a database
     /// re-created under us answers, but is not ready until its schema is migrated.
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ mod framing;
 mod keys;
 mod limits;
 mod login_cors;
+mod metrics;
 mod outages;
 mod profile;
 mod revocation;

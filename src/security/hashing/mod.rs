@@ -7,7 +7,7 @@
 //! queued, or waited too long, is answered `Busy` at once (the HTTP layer says 503 +
 //! Retry-After) instead of hanging.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,6 +98,16 @@ struct Inner {
     max_wait: Duration,
     /// Jobs accepted so far: how many argon2 runs the server has asked for.
     submitted: AtomicU64,
+    stats: Arc<Stats>,
+}
+
+/// Shared with the hashing threads, for the metrics.
+#[derive(Default)]
+struct Stats {
+    /// Jobs accepted and not yet taken by a thread.
+    queued: AtomicI64,
+    /// Jobs refused (queue full) or given up (waited past `max_wait`): each answered 503.
+    rejected: AtomicU64,
 }
 
 impl Hasher {
@@ -110,13 +120,15 @@ impl Hasher {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(settings.queue);
         let rx = Arc::new(Mutex::new(rx));
         let max_wait = Duration::from_millis(settings.max_wait_ms);
+        let stats = Arc::new(Stats::default());
         for n in 0..workers {
             let rx = Arc::clone(&rx);
+            let stats = Arc::clone(&stats);
             let params = params.clone();
             let dummy = dummy.clone();
             std::thread::Builder::new()
                 .name(format!("tollgate-argon2-{n}"))
-                .spawn(move || run_worker(&rx, &params, &dummy, max_wait))
+                .spawn(move || run_worker(&rx, &params, &dummy, max_wait, &stats))
                 .map_err(|e| HashError::Params(format!("cannot start hashing thread: {e}")))?;
         }
         Ok(Self {
@@ -125,6 +137,7 @@ impl Hasher {
                 workers,
                 max_wait,
                 submitted: AtomicU64::new(0),
+                stats,
             }),
         })
     }
@@ -136,6 +149,16 @@ impl Hasher {
     /// How long a job may wait for a hashing thread before it is answered `Busy`.
     pub fn max_wait(&self) -> Duration {
         self.inner.max_wait
+    }
+
+    /// argon2 jobs waiting for a thread right now.
+    pub fn queue_depth(&self) -> i64 {
+        self.inner.stats.queued.load(Ordering::Relaxed).max(0)
+    }
+
+    /// argon2 jobs refused or given up since start (each answered 503).
+    pub fn rejected(&self) -> u64 {
+        self.inner.stats.rejected.load(Ordering::Relaxed)
     }
 
     /// argon2 jobs accepted since start.
@@ -173,15 +196,25 @@ impl Hasher {
         match self.inner.tx.try_send(job) {
             Ok(()) => {
                 self.inner.submitted.fetch_add(1, Ordering::Relaxed);
+                self.inner.stats.queued.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Full(_)) => return Err(HashError::Busy),
+            Err(TrySendError::Full(_)) => {
+                self.inner.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(HashError::Busy);
+            }
             Err(TrySendError::Disconnected(_)) => return Err(HashError::Stopped),
         }
         rx.await.map_err(|_| HashError::Stopped)?
     }
 }
 
-fn run_worker(rx: &Mutex<Receiver<Job>>, params: &Params, dummy: &str, max_wait: Duration) {
+fn run_worker(
+    rx: &Mutex<Receiver<Job>>,
+    params: &Params,
+    dummy: &str,
+    max_wait: Duration,
+    stats: &Stats,
+) {
     let mut worker = Worker::new();
     loop {
         let job = {
@@ -191,12 +224,14 @@ fn run_worker(rx: &Mutex<Receiver<Job>>, params: &Params, dummy: &str, max_wait:
                 Err(_) => return, // every Hasher is gone: shut down
             }
         };
+        stats.queued.fetch_sub(1, Ordering::Relaxed);
         if job.reply.is_closed() {
             // The request went away (client disconnected, timed out): its hash would be
             // wasted work that delays everyone queued behind it.
             continue;
         }
         if job.enqueued.elapsed() > max_wait {
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
             let _ = job.reply.send(Err(HashError::Busy));
             continue;
         }

@@ -54,6 +54,17 @@ impl KeySet {
     /// The key that signs at `now`: the most recently activated one. A key published ahead of
     /// its activation does not sign yet.
     pub fn active(&self, now: i64) -> Result<&SigningKey, KeyError> {
+        self.active_schedule(now)
+            .map(|s| &s.key)
+            .ok_or_else(|| KeyError::Internal("no signing key is active".into()))
+    }
+
+    /// When the key that signs at `now` was created (for the metrics).
+    pub fn active_created_at(&self, now: i64) -> Option<i64> {
+        self.active_schedule(now).map(|s| s.created_at)
+    }
+
+    fn active_schedule(&self, now: i64) -> Option<&Schedule<SigningKey>> {
         let live = |s: &&Schedule<SigningKey>| !s.retired(now);
         self.signers
             .iter()
@@ -61,8 +72,6 @@ impl KeySet {
             .filter(live)
             .find(|s| s.activates_at <= now)
             .or_else(|| self.signers.iter().find(live))
-            .map(|s| &s.key)
-            .ok_or_else(|| KeyError::Internal("no signing key is active".into()))
     }
 
     /// When the newest key of the configured algorithm was created (for scheduled rotation).

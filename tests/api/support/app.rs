@@ -45,6 +45,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub store: Store,
     pub state: actix_web::web::Data<tollgate::http::AppState>,
+    /// `http://127.0.0.1:port/metrics` when `metrics_listen` was set.
+    pub metrics_url: Option<String>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -81,6 +83,9 @@ impl TestApp {
         let store = app.authority().store.clone();
         let state = app.state();
         let handle = app.handle();
+        let metrics_url = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}/metrics"));
         tokio::spawn(app.run_until_stopped());
         Self {
             address,
@@ -93,6 +98,7 @@ impl TestApp {
             settings,
             store,
             state,
+            metrics_url,
             handle,
         }
     }

@@ -19,6 +19,7 @@ pub mod keys;
 mod migrate;
 mod recycle;
 pub mod revocations;
+pub mod widget_keys;
 
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub use error::StoreError;
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use revocations::RevokedRow;
+pub use widget_keys::StoredWidgetKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

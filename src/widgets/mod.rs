@@ -238,12 +238,6 @@ impl WidgetProfile {
         if !url_safe {
             return Err("name must be 1 to 64 characters among A-Z a-z 0-9 - _ .".into());
         }
-        // A widget token is a bearer credential handed to a browser: keep it short-lived.
-        if c.ttl_seconds
-            .is_some_and(|t| !(1..=MAX_TTL_SECS).contains(&t))
-        {
-            return Err(format!("ttl_seconds must be between 1 and {MAX_TTL_SECS}"));
-        }
         let ttl = i64::try_from(c.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS)).unwrap_or(i64::MAX / 4);
         let preset = match &c.kind {
             KindConfig::Zendesk(k) => Some(presets::zendesk(k)?),
@@ -254,23 +248,29 @@ impl WidgetProfile {
             KindConfig::Zoom(k) => Some(presets::zoom(k)?),
             _ => None,
         };
+        // The vendor's own limit first: its message is the more useful one.
+        if let Some(max) = preset
+            .as_ref()
+            .and_then(|p| p.max_ttl)
+            .filter(|m| c.ttl_seconds.is_some_and(|t| t > *m))
+        {
+            return Err(format!(
+                "ttl_seconds: this vendor accepts tokens of at most {max} seconds"
+            ));
+        }
+        // A widget token is a bearer credential handed to a browser: keep it short-lived.
+        if c.ttl_seconds
+            .is_some_and(|t| !(1..=MAX_TTL_SECS).contains(&t))
+        {
+            return Err(format!("ttl_seconds must be between 1 and {MAX_TTL_SECS}"));
+        }
         let token = match (&c.kind, preset) {
-            (_, Some(preset)) => {
-                if let Some(max) = preset
-                    .max_ttl
-                    .filter(|m| c.ttl_seconds.is_some_and(|t| t > *m))
-                {
-                    return Err(format!(
-                        "ttl_seconds: this vendor accepts tokens of at most {max} seconds"
-                    ));
-                }
-                TokenKind::Generic(generic::Generic::from_config(
-                    &c.name,
-                    &preset.template,
-                    ttl,
-                    secrets,
-                )?)
-            }
+            (_, Some(preset)) => TokenKind::Generic(generic::Generic::from_config(
+                &c.name,
+                &preset.template,
+                ttl,
+                secrets,
+            )?),
             (KindConfig::Ccai(k), None) => {
                 TokenKind::Ccai(ccai::Ccai::from_config(k, ttl, secrets)?)
             }

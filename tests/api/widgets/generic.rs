@@ -4,6 +4,7 @@
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 use tollgate::app::Application;
+use tollgate::widgets::config::WidgetProfileConfig;
 
 use super::*;
 use crate::backend_test;
@@ -69,18 +70,36 @@ backend_test! {
 backend_test! {
     async fn templates_may_not_set_the_claims_tollgate_sets(backend) {
         let db = TestDb::create(backend).await;
+        // Signed with the server's key, a template sets no registered claim at all (it could
+        // imitate one of tollgate's own tokens); with a vendor's secret, it may name `sub` and
+        // `jti` (Twilio does), never the ones tollgate computes.
+        let server = |mut p: WidgetProfileConfig| {
+            let g = generic_keys(&mut p);
+            g.alg = Some("server".into());
+            g.kid = None;
+            g.secret_env = None;
+            p
+        };
         for claim in ["iss", "sub", "aud", "jti", "nbf", "iat", "exp"] {
-            let mut p = zendesk();
-            generic_keys(&mut p).claims.insert(claim.into(), json!("x"));
-            let err = start(&db, vec![p]).await.err().expect("refused");
-            assert!(err.to_string().contains(claim) && err.to_string().contains("zendesk"), "{claim}: {err}");
+            for hmac in [true, false] {
+                if hmac && ["sub", "jti"].contains(&claim) {
+                    continue;
+                }
+                let mut p = if hmac { zendesk() } else { server(zendesk()) };
+                generic_keys(&mut p).claims.insert(claim.into(), json!("x"));
+                let err = start(&db, vec![p]).await.err().expect("refused");
+                assert!(err.to_string().contains(claim) && err.to_string().contains("zendesk"), "{claim}: {err}");
+            }
         }
         for claim in ["iss", "aud", "jti", "nbf", "iat", "exp"] {
-            let mut p = zendesk();
+            let mut p = server(zendesk());
             generic_keys(&mut p).customer_claims.insert(claim.into(), "id".into());
             let err = start(&db, vec![p]).await.err().expect("refused");
             assert!(err.to_string().contains(claim), "mapped {claim}: {err}");
         }
+        let mut p = zendesk();
+        generic_keys(&mut p).customer_claims.insert("exp".into(), "id".into());
+        assert!(start(&db, vec![p]).await.is_err(), "exp mapped on an HMAC template");
         // A server-signed template may not claim one of tollgate's own audiences either.
         for audience in ["http://tollgate.test/customer", "http://tollgate.test/anonymous", "http://tollgate.test"] {
             let mut p = zendesk();

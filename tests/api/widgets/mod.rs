@@ -10,6 +10,9 @@ mod credentials;
 mod dg;
 mod generic;
 mod openapi;
+mod presets;
+mod profile_keys;
+mod startup;
 mod tls;
 
 use std::collections::HashMap;

@@ -113,3 +113,53 @@ backend_test! {
         }
     }
 }
+
+backend_test! {
+    async fn a_generic_template_covers_a_new_vendor_without_code(backend) {
+        // A key of the profile's own (PS256), header fields, nested and formatted claims, a
+        // stored attribute, times in milliseconds and a named response field.
+        let p = super::presets::profiles(r#"
+[[widget_profiles]]
+name = "acme-chat"
+kind = "generic"
+alg = "PS256"
+header = { typ = "JWT", cty = "acme;v=2" }
+issuer = "https://shop.example.com"
+claims = { "context.channel" = "web" }
+formatted_claims = { jti = "acme-{id}-{iat}" }
+customer_claims = { "user.id" = "id", "user.first" = "first_name", "user.last" = "last_name", "user.tier" = "attributes.tier" }
+time_claims = { issued_ms = "issued", "context.expires_ms" = "expires" }
+time_unit = "milliseconds"
+response_field = "jwtToken"
+ttl_seconds = 300
+"#);
+        let app = TestApp::spawn_with(backend, |s| configure(s, p)).await;
+        app.clock.freeze_at_millis(1_700_000_000_000);
+        let (id, jwt) = with_customer(&app).await;
+        let res = get(&app, "/widget_tokens/acme-chat", Some(&jwt), None).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(keys(&body), set(&["jwtToken"]));
+        let token = body["jwtToken"].as_str().unwrap();
+        let head = header(token);
+        assert_eq!((head["alg"].as_str(), head["typ"].as_str(), head["cty"].as_str()),
+            (Some("PS256"), Some("JWT"), Some("acme;v=2")));
+        assert_eq!(claims(token), json!({
+            "iss": "https://shop.example.com",
+            "jti": format!("acme-{id}-1700000000000"),
+            "issued_ms": 1_700_000_000_000_i64,
+            "context": {"channel": "web", "expires_ms": 1_700_000_300_000_i64},
+            "user": {"id": id, "first": "Ada", "last": "Lovelace", "tier": "gold"},
+        }));
+        // Verified with the key the profile's JWKS URL publishes.
+        let jwks: Value = send_json(app.http.get(app.url("/widget_tokens/acme-chat/jwks.json"))).await;
+        let set_: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(set_.find(head["kid"].as_str().unwrap()).unwrap()).unwrap();
+        let mut v = jsonwebtoken::Validation::new(Algorithm::PS256);
+        v.required_spec_claims.clear();
+        v.validate_exp = false;
+        jsonwebtoken::decode::<Value>(token, &key, &v).expect("verifies");
+        // The profile key is not the server's: it is absent from the server's JWKS.
+        assert!(!kids(&app.jwks().await).contains(&head["kid"].as_str().unwrap().to_owned()));
+    }
+}

@@ -4,6 +4,7 @@
 //! here.
 
 mod axp;
+mod browser;
 mod ccai;
 mod cors;
 mod credentials;

@@ -58,7 +58,7 @@ pub enum TokenKind {
     Dg(dg::Dg),
     Axp(Box<axp::Axp>),
     Generic(generic::Generic),
-    Sprinklr(sprinklr::Sprinklr),
+    Sprinklr(Box<sprinklr::Sprinklr>),
 }
 
 impl TokenKind {
@@ -282,7 +282,7 @@ impl WidgetProfile {
                 TokenKind::Generic(generic::Generic::from_config(&c.name, k, ttl, secrets)?)
             }
             (KindConfig::Sprinklr(k), None) => {
-                TokenKind::Sprinklr(sprinklr::Sprinklr::from_config(k, secrets)?)
+                TokenKind::Sprinklr(Box::new(sprinklr::Sprinklr::from_config(k, secrets)?))
             }
             (_, None) => return Err("a preset without its template".into()),
         };

@@ -327,7 +327,7 @@ mod tests {
             assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{alg}");
             assert!(!k.certificate.as_ref().unwrap().is_empty(), "{alg}");
             let keys = build(
-                &[k.clone()],
+                std::slice::from_ref(&k),
                 &master,
                 &[("p".into(), alg, 60)],
                 1_700_000_000,

@@ -41,6 +41,9 @@ fn serve_with(toml: &str, env: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// What is wrong, the configuration, its environment, what the message must name.
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+
 const SECRET: (&str, &str) = ("VENDOR_SECRET", "a-vendor-secret-0123456789abcdef");
 
 fn twilio(extra: &str) -> String {
@@ -60,7 +63,7 @@ fn bad_widget_profiles_stop_start_up_naming_the_profile_and_the_key() {
             "[[widget_profiles]]\nname = \"zd\"\nkind = \"zendesk\"\nsecret_env = \"VENDOR_SECRET\"\n{extra}"
         )
     };
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, &[&str])> = vec![
+    let cases: Vec<Case> = vec![
         (
             "an unknown kind",
             "[[widget_profiles]]\nname = \"gx\"\nkind = \"genesys\"\n".into(),

@@ -37,9 +37,16 @@ impl Clock for SystemClock {
 #[derive(Debug, Default)]
 pub struct ShiftedClock {
     offset_millis: AtomicI64,
+    /// When non-zero, the clock stands still at this instant (plus the offset): golden tests
+    /// compare tokens issued at a known time.
+    frozen_at_millis: AtomicI64,
 }
 
 impl ShiftedClock {
+    pub fn freeze_at_millis(&self, millis: i64) {
+        self.frozen_at_millis.store(millis, Ordering::Relaxed);
+    }
+
     pub fn advance_secs(&self, secs: i64) {
         self.offset_millis.fetch_add(secs * 1000, Ordering::Relaxed);
     }
@@ -47,6 +54,12 @@ impl ShiftedClock {
 
 impl Clock for ShiftedClock {
     fn now_millis(&self) -> i64 {
-        SystemClock.now_millis() + self.offset_millis.load(Ordering::Relaxed)
+        let frozen = self.frozen_at_millis.load(Ordering::Relaxed);
+        let base = if frozen != 0 {
+            frozen
+        } else {
+            SystemClock.now_millis()
+        };
+        base + self.offset_millis.load(Ordering::Relaxed)
     }
 }

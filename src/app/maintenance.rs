@@ -35,6 +35,15 @@ pub fn spawn(state: &web::Data<AppState>, schedule: Schedule) {
             let now_ms = state.clock.now_millis();
             let now = now_ms.div_euclid(1000);
             state.authority.sync(now).await;
+            // A widget key rotated (by the CLI or another instance) moves the epoch too.
+            state
+                .widgets
+                .sync_keys(
+                    &state.authority.store,
+                    state.authority.freshness.epoch(),
+                    now,
+                )
+                .await;
             state.authority.limits.sweep(now);
             if now % USAGE_FLUSH_SECS == 0 {
                 let auth = &state.authority;

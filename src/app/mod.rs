@@ -121,7 +121,7 @@ impl Application {
             .map_err(|e| StartupError::Config(e.to_string()))?;
         crate::widgets::axp::install_crypto_provider();
         // Configuration mistakes stop the start before the database is touched.
-        let widgets = Widgets::from_config(&settings.widget_profiles, &settings.named_secrets)
+        let mut widgets = Widgets::from_config(&settings.widget_profiles, &settings.named_secrets)
             .map_err(StartupError::Config)?;
         let own = TokenService::audiences(&settings.issuer, settings.default_audience());
         let own: Vec<&str> = own.iter().map(String::as_str).collect();
@@ -176,6 +176,15 @@ impl Application {
         };
         let authority = Authority::new(store, hasher, tokens, limits, records)?;
         authority.sync(clock.now_secs()).await;
+        widgets
+            .load_keys(
+                &authority.store,
+                master_key(&settings)?,
+                authority.freshness.epoch(),
+                clock.now_secs(),
+            )
+            .await
+            .map_err(Error::from)?;
         let state = web::Data::new(AppState {
             authority,
             clock,

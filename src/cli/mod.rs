@@ -8,6 +8,7 @@ mod audit;
 mod client;
 mod customer;
 mod keys;
+mod widget;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ enum Command {
     /// Token-signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Keys of chat-widget profiles that sign with a key of their own.
+    #[command(subcommand)]
+    Widget(widget::WidgetCommand),
     /// Time one argon2id hash with the configured parameters (used by the benchmark).
     #[command(hide = true)]
     BenchArgon2 {
@@ -118,6 +122,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
         Command::Keys(c) => keys::run(c, &settings, now).await,
         Command::Audit(c) => audit::run(c, &settings, now_ms).await,
         Command::Usage { client, since } => audit::usage(client, &since, &settings, now_ms).await,
+        Command::Widget(c) => widget::run(c, &settings, now).await,
         Command::BenchArgon2 { hashes } => {
             let per_hash = crate::security::hashing::time_hashes(&settings.argon2, hashes)
                 .map_err(crate::domain::Error::from)?;

@@ -278,8 +278,10 @@ impl Settings {
             });
             if let Some(name) = unset {
                 return Err(ConfigError::Invalid(format!(
-                    "widget profile {:?}: the environment variable {name} is not set",
-                    profile.name
+                    "widget profile {:?}: {}: the environment variable {name} is not set (or \
+                     empty)",
+                    profile.name,
+                    profile.secret_field_of(name)
                 )));
             }
         }

@@ -25,6 +25,7 @@ use crate::wire::token_request::{TokenForm, TokenOperationForm};
         health::ready,
         widgets::token,
         widgets::config,
+        widgets::jwks,
     ),
     components(schemas(token::TokenResponse, TokenForm, customer::LoginResponse, LoginForm, SessionMode, crate::http::error::ErrorBody, ProfileBody, TokenOperationForm, revocation::Introspection)),
     modifiers(&Security)

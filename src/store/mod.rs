@@ -21,6 +21,7 @@ mod recycle;
 pub mod revocations;
 pub mod spool;
 pub mod usage;
+pub mod widget_keys;
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub use error::StoreError;
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use revocations::RevokedRow;
+pub use widget_keys::StoredWidgetKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

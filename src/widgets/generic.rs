@@ -1,6 +1,8 @@
-//! A claim template, enough for Zendesk-messaging-style tokens (`kid`, `scope: "user"`,
-//! `external_id`, `name`, `email`) without code: static claims, customer fields mapped to
-//! claim names, and either an HMAC secret or the server's own (published) signing key.
+//! A claim template: any vendor whose widget token is a JWT, without code. Header fields
+//! (`kid`, `typ`, `cty`), constant and formatted claims, customer fields mapped to claims (dotted
+//! names nest), time claims in seconds or milliseconds, the response's field, and the key: a
+//! vendor's HMAC secret, a key of the profile's own (published at its JWKS URL), or the server's.
+//! The vendor presets (`presets.rs`) are data on top of this.
 
 use std::collections::HashMap;
 
@@ -11,117 +13,218 @@ use serde_json::{Map, Value, json};
 use super::config::GenericConfig;
 use super::{Visitor, e164, hmac_alg, hmac_key, sign_hs};
 use crate::domain::{Authority, Error};
-use crate::security::keys::TokenType;
+use crate::security::keys::{Alg, TokenType, WidgetKeys};
 
 /// Customer fields a claim may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Field {
     /// The opaque customer id (or, when anonymous visitors are allowed, the anonymous id).
     Id,
     Name,
+    /// The name up to its last space; all of it when it has none.
+    FirstName,
+    /// The name after its last space.
+    LastName,
     Email,
     Phone,
+    /// One of the customer's stored attributes.
+    Attribute(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Time {
+    Issued,
+    Expires,
 }
 
 // One per profile, built once: the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 enum Signer {
     Hmac(Header, EncodingKey),
+    /// The profile's own key (`WidgetKeys`), under these header fields.
+    Profile {
+        alg: Alg,
+        header: Map<String, Value>,
+        with_kid: bool,
+    },
     /// The server's active key, verifiable through the JWKS.
     Server,
 }
 
 pub struct Generic {
+    profile: String,
     issuer: Option<String>,
     audience: Option<String>,
     ttl: i64,
     signer: Signer,
-    static_claims: Map<String, Value>,
+    static_claims: Vec<(String, Value)>,
+    formatted: Vec<(String, String)>,
     mapped: Vec<(String, Field)>,
+    times: Vec<(String, Time)>,
+    millis: bool,
+    response_field: String,
     allow_anonymous: bool,
 }
 
-/// The registered claims (RFC 7519 §4.1): tollgate sets them from typed keys (`issuer`,
-/// `audience`) or computes them (`iat`, `exp`), never copies them from a template. A template
-/// that could set `sub`, `aud` or `nbf` on a token signed with the server's key could mint
-/// something that looks like one of tollgate's own tokens. Of these, only `sub` may carry a
-/// customer field (vendors name the user by it).
+/// The registered claims (RFC 7519 §4.1). A template signed with the server's key may set none
+/// of them: it could otherwise mint something that looks like one of tollgate's own tokens
+/// (`sub`, `aud`, `nbf`). Of these, only `sub` may carry a customer field there.
 const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 const MAPPABLE: [&str; 1] = ["sub"];
+/// With a vendor's secret or a profile's own key, nothing of tollgate's can be imitated, and
+/// vendors do name `sub` and `jti` (Twilio): only the claims tollgate computes stay its own.
+const COMPUTED: [&str; 5] = ["iss", "aud", "exp", "nbf", "iat"];
+/// The header fields a template may add (RFC 7515 §4.1.9, §4.1.10); `alg` and `kid` come from
+/// the key, and `crit` would ask verifiers to understand an extension tollgate never applies.
+const HEADER_FIELDS: [&str; 2] = ["typ", "cty"];
 
 impl Generic {
     pub fn from_config(
+        profile: &str,
         c: &GenericConfig,
         ttl: i64,
         secrets: &HashMap<String, SecretString>,
     ) -> Result<Self, String> {
-        let signer = if c.alg.as_deref() == Some("server") {
-            if c.kid.is_some() || c.secret_env.is_some() {
-                return Err("alg = \"server\" takes neither kid nor secret_env".into());
+        let server = c.alg.as_deref() == Some("server");
+        if let Some(k) = c
+            .header
+            .keys()
+            .find(|k| !HEADER_FIELDS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "header.{k}: a template may add typ and cty only (alg and kid come from the key)"
+            ));
+        }
+        if let Some((k, _)) = c.header.iter().find(|(_, v)| !v.is_string()) {
+            return Err(format!("header.{k}: must be a string"));
+        }
+        let signer = match c.alg.as_deref().map(|a| (a, Alg::widget(a))) {
+            Some(("server", _)) => {
+                if c.kid.is_some() || c.secret_env.is_some() || !c.header.is_empty() {
+                    return Err(
+                        "alg = \"server\" takes neither kid, secret_env nor header fields".into(),
+                    );
+                }
+                Signer::Server
             }
-            Signer::Server
-        } else {
-            let alg = hmac_alg(
-                c.alg.as_deref(),
-                &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
-            )?;
-            let mut header = Header::new(alg);
-            header.kid.clone_from(&c.kid);
-            let secret_env = c
-                .secret_env
-                .as_deref()
-                .ok_or("secret_env must name an environment variable")?;
-            Signer::Hmac(header, hmac_key(secret_env, "secret_env", secrets)?)
+            Some((_, Some(alg))) => {
+                if c.kid.is_some() {
+                    return Err(format!(
+                        "kid: an {alg} profile key names itself (its RFC 7638 thumbprint)"
+                    ));
+                }
+                if c.secret_env.is_some() {
+                    return Err(format!(
+                        "secret_env: an {alg} key is generated by tollgate, never configured"
+                    ));
+                }
+                Signer::Profile {
+                    alg,
+                    header: c.header.clone(),
+                    with_kid: c.key_id_header.unwrap_or(true),
+                }
+            }
+            raw => {
+                let alg = hmac_alg(
+                    raw.map(|(a, _)| a),
+                    &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
+                )
+                .map_err(|e| {
+                    format!("alg: {e} (HS256, HS384, HS512, RS256, RS512, PS256, ES256, EdDSA or server)")
+                })?;
+                let mut header = Header::new(alg);
+                header.kid.clone_from(&c.kid);
+                if let Some(typ) = c.header.get("typ").and_then(Value::as_str) {
+                    header.typ = Some(typ.to_owned());
+                }
+                header.cty = c
+                    .header
+                    .get("cty")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let secret_env = c
+                    .secret_env
+                    .as_deref()
+                    .ok_or("secret_env must name an environment variable")?;
+                Signer::Hmac(header, hmac_key(secret_env, "secret_env", secrets)?)
+            }
         };
         let mut mapped = Vec::new();
         for (claim, field) in &c.customer_claims {
-            let field = match field.as_str() {
-                "id" => Field::Id,
-                "name" => Field::Name,
-                "email" => Field::Email,
-                "phone" => Field::Phone,
-                other => {
-                    return Err(format!(
-                        "customer_claims.{claim}: unknown field {other:?} (id, name, email, phone)"
-                    ));
-                }
-            };
-            mapped.push((claim.clone(), field));
+            mapped.push((claim.clone(), parse_field(claim, field)?));
         }
         if !mapped.iter().any(|(_, f)| *f == Field::Id) {
             return Err("customer_claims must map some claim to \"id\"".into());
         }
-        let clash = c
-            .claims
-            .keys()
-            .map(String::as_str)
-            .find(|k| REGISTERED.contains(k));
-        if let Some(k) = clash {
-            return Err(format!(
-                "claims.{k}: {k:?} is a registered claim tollgate sets itself \
-                 (use issuer/audience for iss/aud)"
-            ));
+        let times = match &c.time_claims {
+            None => vec![
+                ("iat".to_owned(), Time::Issued),
+                ("exp".to_owned(), Time::Expires),
+            ],
+            Some(t) => t
+                .iter()
+                .map(|(claim, v)| match v.as_str() {
+                    "issued" => Ok((claim.clone(), Time::Issued)),
+                    "expires" => Ok((claim.clone(), Time::Expires)),
+                    other => Err(format!(
+                        "time_claims.{claim}: {other:?} is neither \"issued\" nor \"expires\""
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        // A token handed to a browser must end: some claim says when.
+        if !times.iter().any(|(_, t)| *t == Time::Expires) {
+            return Err("time_claims must include a claim that \"expires\"".into());
         }
-        let clash = c
-            .customer_claims
-            .keys()
-            .map(String::as_str)
-            .find(|k| REGISTERED.contains(k) && !MAPPABLE.contains(k));
-        if let Some(k) = clash {
-            return Err(format!(
-                "customer_claims.{k}: {k:?} is a registered claim tollgate sets itself"
-            ));
+        let millis = match c.time_unit.as_deref() {
+            None | Some("seconds") => false,
+            Some("milliseconds") => true,
+            Some(other) => {
+                return Err(format!(
+                    "time_unit: {other:?} is neither \"seconds\" nor \"milliseconds\""
+                ));
+            }
+        };
+        for (claim, text) in &c.formatted_claims {
+            check_format(claim, text)?;
         }
-        if let Some(k) = c.claims.keys().find(|k| c.customer_claims.contains_key(*k)) {
-            return Err(format!("the claim {k:?} is both static and mapped"));
+        check_reserved(c, server)?;
+        let mut paths: Vec<(String, &str)> = Vec::new();
+        paths.extend(c.claims.keys().map(|k| (k.clone(), "claims")));
+        paths.extend(
+            c.formatted_claims
+                .keys()
+                .map(|k| (k.clone(), "formatted_claims")),
+        );
+        paths.extend(
+            c.customer_claims
+                .keys()
+                .map(|k| (k.clone(), "customer_claims")),
+        );
+        paths.extend(times.iter().map(|(k, _)| (k.clone(), "time_claims")));
+        if c.issuer.is_some() {
+            paths.push(("iss".into(), "issuer"));
+        }
+        if c.audience.is_some() {
+            paths.push(("aud".into(), "audience"));
+        }
+        check_paths(&paths)?;
+        let response_field = c.response_field.clone().unwrap_or_else(|| "token".into());
+        if response_field.is_empty() {
+            return Err("response_field must not be empty".into());
         }
         Ok(Self {
+            profile: profile.to_owned(),
             issuer: c.issuer.clone(),
             audience: c.audience.clone(),
             ttl,
             signer,
-            static_claims: c.claims.clone(),
+            static_claims: c.claims.clone().into_iter().collect(),
+            formatted: c.formatted_claims.clone().into_iter().collect(),
             mapped,
+            times,
+            millis,
+            response_field,
             allow_anonymous: c.allow_anonymous.unwrap_or(false),
         })
     }
@@ -134,6 +237,14 @@ impl Generic {
         matches!(self.signer, Signer::Server)
     }
 
+    /// The algorithm of the profile's own key, when it has one.
+    pub fn profile_key_alg(&self) -> Option<Alg> {
+        match self.signer {
+            Signer::Profile { alg, .. } => Some(alg),
+            _ => None,
+        }
+    }
+
     pub fn allows_anonymous(&self) -> bool {
         self.allow_anonymous
     }
@@ -141,28 +252,51 @@ impl Generic {
     pub fn issue(
         &self,
         authority: &Authority,
+        keys: &WidgetKeys,
         visitor: &Visitor,
         now_secs: i64,
     ) -> Result<Value, Error> {
-        let mut claims = self.static_claims.clone();
+        let unit = if self.millis { 1000 } else { 1 };
+        let issued = now_secs * unit;
+        let mut claims = Map::new();
+        for (path, value) in &self.static_claims {
+            insert(&mut claims, path, value.clone());
+        }
         if let Some(iss) = &self.issuer {
             claims.insert("iss".into(), json!(iss));
         }
         if let Some(aud) = &self.audience {
             claims.insert("aud".into(), json!(aud));
         }
-        claims.insert("iat".into(), json!(now_secs));
-        claims.insert("exp".into(), json!(now_secs + self.ttl));
+        for (path, time) in &self.times {
+            let at = match time {
+                Time::Issued => issued,
+                Time::Expires => (now_secs + self.ttl) * unit,
+            };
+            insert(&mut claims, path, json!(at));
+        }
+        for (path, text) in &self.formatted {
+            let value = text
+                .replace("{iat}", &issued.to_string())
+                .replace("{id}", visitor.id());
+            insert(&mut claims, path, json!(value));
+        }
         let profile = visitor.profile();
-        for (claim, field) in &self.mapped {
+        for (path, field) in &self.mapped {
+            let name = profile.and_then(|p| p.name.as_deref());
             let value = match field {
-                Field::Id => Some(visitor.id()),
-                Field::Name => profile.and_then(|p| p.name.as_deref()),
-                Field::Email => profile.and_then(|p| p.email.as_deref()),
-                Field::Phone => profile.and_then(|p| e164(p.phone.as_deref())),
+                Field::Id => Some(json!(visitor.id())),
+                Field::Name => name.map(|n| json!(n)),
+                Field::FirstName => name.map(|n| json!(split_name(n).0)),
+                Field::LastName => name.and_then(|n| split_name(n).1).map(|l| json!(l)),
+                Field::Email => profile.and_then(|p| p.email.as_deref()).map(|e| json!(e)),
+                Field::Phone => profile
+                    .and_then(|p| e164(p.phone.as_deref()))
+                    .map(|p| json!(p)),
+                Field::Attribute(key) => profile.and_then(|p| p.attributes.get(key)).cloned(),
             };
             if let Some(v) = value {
-                claims.insert(claim.clone(), json!(v));
+                insert(&mut claims, path, v);
             }
         }
         let token = match &self.signer {
@@ -172,7 +306,180 @@ impl Generic {
                 .keys()
                 .active(now_secs)?
                 .sign_jwt(TokenType::Widget, &claims)?,
+            Signer::Profile {
+                header, with_kid, ..
+            } => keys
+                .signer(&self.profile)
+                .ok_or_else(|| {
+                    Error::Internal(format!("widget profile {} has no key loaded", self.profile))
+                })?
+                .sign_jwt_with_fields(header, *with_kid, &claims)?,
         };
-        Ok(json!({ "token": token }))
+        let mut body = Map::new();
+        body.insert(self.response_field.clone(), json!(token));
+        Ok(Value::Object(body))
+    }
+}
+
+fn parse_field(claim: &str, field: &str) -> Result<Field, String> {
+    Ok(match field {
+        "id" => Field::Id,
+        "name" => Field::Name,
+        "first_name" => Field::FirstName,
+        "last_name" => Field::LastName,
+        "email" => Field::Email,
+        "phone" => Field::Phone,
+        other => match other.strip_prefix("attributes.") {
+            Some(key) if !key.is_empty() => Field::Attribute(key.to_owned()),
+            _ => {
+                return Err(format!(
+                    "customer_claims.{claim}: unknown field {other:?} (id, name, first_name, \
+                     last_name, email, phone, attributes.<key>)"
+                ));
+            }
+        },
+    })
+}
+
+/// `("Ada", Some("Lovelace"))` for "Ada Lovelace": split at the last space, so that a compound
+/// given name stays whole.
+pub(super) fn split_name(name: &str) -> (&str, Option<&str>) {
+    match name.trim().rsplit_once(' ') {
+        Some((first, last)) => (first.trim_end(), Some(last)),
+        None => (name.trim(), None),
+    }
+}
+
+fn check_format(claim: &str, text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = rest.get(open + 1..).unwrap_or_default();
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("formatted_claims.{claim}: an unclosed {{"))?;
+        let name = after.get(..close).unwrap_or_default();
+        if !["iat", "id"].contains(&name) {
+            return Err(format!(
+                "formatted_claims.{claim}: unknown placeholder {{{name}}} (iat, id)"
+            ));
+        }
+        rest = after.get(close + 1..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// The claims tollgate sets itself cannot come from a template's constants or mappings.
+fn check_reserved(c: &GenericConfig, server: bool) -> Result<(), String> {
+    let reserved: &[&str] = if server { &REGISTERED } else { &COMPUTED };
+    let top = |k: &String| k.split('.').next().unwrap_or_default().to_owned();
+    if let Some(k) = c
+        .claims
+        .keys()
+        .chain(c.formatted_claims.keys())
+        .find(|k| reserved.contains(&top(k).as_str()))
+    {
+        return Err(format!(
+            "claims.{k}: {k:?} is a registered claim tollgate sets itself \
+             (use issuer/audience for iss/aud, time_claims for times)"
+        ));
+    }
+    let mappable = |k: &str| !server || MAPPABLE.contains(&k);
+    if let Some(k) = c
+        .customer_claims
+        .keys()
+        .find(|k| reserved.contains(&top(k).as_str()) && !mappable(k))
+    {
+        return Err(format!(
+            "customer_claims.{k}: {k:?} is a registered claim tollgate sets itself"
+        ));
+    }
+    if let Some(times) = &c.time_claims
+        && let Some(k) = times
+            .keys()
+            .find(|k| ["iss", "sub", "aud", "jti"].contains(&top(k).as_str()))
+    {
+        return Err(format!("time_claims.{k}: {k:?} is not a time"));
+    }
+    Ok(())
+}
+
+/// Two claims may not land on one place: `a` twice, or `a` and `a.b` (a value and an object).
+fn check_paths(paths: &[(String, &str)]) -> Result<(), String> {
+    for (i, (a, from_a)) in paths.iter().enumerate() {
+        if a.is_empty() || a.split('.').any(str::is_empty) {
+            return Err(format!("{from_a}.{a}: a claim name has an empty part"));
+        }
+        for (b, from_b) in paths.iter().skip(i + 1) {
+            let nested = |x: &str, y: &str| y.strip_prefix(x).is_some_and(|r| r.starts_with('.'));
+            if a == b {
+                return Err(format!(
+                    "{from_b}.{b}: the claim is also set by {from_a}.{a}"
+                ));
+            }
+            if nested(a, b) || nested(b, a) {
+                return Err(format!(
+                    "{from_b}.{b}: the claim path collides with {from_a}.{a} (one would \
+                     overwrite the other)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts `value` at the dotted `path`, creating the objects on the way (paths were checked at
+/// start-up not to collide).
+fn insert(claims: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            claims.insert(path.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let child = claims
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = child {
+                insert(map, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_paths_nest_and_collisions_are_named() {
+        let mut m = Map::new();
+        insert(&mut m, "grants.identity", json!("u"));
+        insert(&mut m, "grants.chat.service_sid", json!("IS1"));
+        insert(&mut m, "sub", json!("AC1"));
+        assert_eq!(
+            Value::Object(m),
+            json!({"grants": {"identity": "u", "chat": {"service_sid": "IS1"}}, "sub": "AC1"})
+        );
+        let err =
+            check_paths(&[("a".into(), "claims"), ("a.b".into(), "customer_claims")]).unwrap_err();
+        assert!(
+            err.contains("customer_claims.a.b") && err.contains("claims.a"),
+            "{err}"
+        );
+        assert!(check_paths(&[("ab".into(), "claims"), ("a.b".into(), "claims")]).is_ok());
+        assert!(check_paths(&[("a..b".into(), "claims")]).is_err());
+    }
+
+    #[test]
+    fn names_split_at_the_last_space() {
+        assert_eq!(split_name("Ada Lovelace"), ("Ada", Some("Lovelace")));
+        assert_eq!(split_name("Mary Ann Evans"), ("Mary Ann", Some("Evans")));
+        assert_eq!(split_name("Cher"), ("Cher", None));
+    }
+
+    #[test]
+    fn placeholders_are_checked() {
+        assert!(check_format("jti", "SK1-{iat}").is_ok());
+        assert!(check_format("jti", "{nope}").is_err());
+        assert!(check_format("jti", "{iat").is_err());
     }
 }

@@ -11,16 +11,20 @@ pub mod config;
 pub mod cors;
 pub mod dg;
 pub mod generic;
+pub mod presets;
+pub mod sprinklr;
 pub mod visitor;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::{Algorithm, EncodingKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::domain::{Authority, Error};
-use crate::security::keys::Alg;
+use crate::security::keys::{self, Alg, MasterKey, WidgetKeys};
 use crate::security::tokens::Issued;
 use config::{KindConfig, WidgetProfileConfig};
 pub use cors::CorsPolicy;
@@ -32,7 +36,9 @@ pub enum WidgetKind {
     Ccai,
     Dg,
     Axp,
+    /// A template, or a vendor preset built on one.
     Generic,
+    Sprinklr,
 }
 
 /// Default token lifetime when a profile sets none (the vendors' documented default).
@@ -43,6 +49,8 @@ pub struct WidgetProfile {
     pub name: String,
     pub cors: CorsPolicy,
     pub token: TokenKind,
+    /// Token lifetime, seconds.
+    pub ttl: i64,
 }
 
 pub enum TokenKind {
@@ -50,6 +58,7 @@ pub enum TokenKind {
     Dg(dg::Dg),
     Axp(Box<axp::Axp>),
     Generic(generic::Generic),
+    Sprinklr(Box<sprinklr::Sprinklr>),
 }
 
 impl TokenKind {
@@ -59,13 +68,14 @@ impl TokenKind {
             Self::Dg(_) => WidgetKind::Dg,
             Self::Axp(_) => WidgetKind::Axp,
             Self::Generic(_) => WidgetKind::Generic,
+            Self::Sprinklr(_) => WidgetKind::Sprinklr,
         }
     }
 
     fn allows_anonymous(&self) -> bool {
         match self {
             // DG's widget has an unauthenticated mode of its own: no token for anonymous users.
-            Self::Dg(_) => false,
+            Self::Dg(_) | Self::Sprinklr(_) => false,
             Self::Generic(g) => g.allows_anonymous(),
             Self::Ccai(_) | Self::Axp(_) => true,
         }
@@ -76,6 +86,11 @@ impl TokenKind {
 #[derive(Default)]
 pub struct Widgets {
     profiles: Vec<WidgetProfile>,
+    /// The profiles' own keys, loaded once the database is open and swapped when they change.
+    keys: RwLock<Arc<WidgetKeys>>,
+    /// The cache epoch the keys were loaded at (`u64::MAX`: never).
+    keys_epoch: AtomicU64,
+    master: Option<MasterKey>,
 }
 
 impl Widgets {
@@ -96,7 +111,67 @@ impl Widgets {
             }
             profiles.push(profile);
         }
-        Ok(Self { profiles })
+        Ok(Self {
+            profiles,
+            keys: RwLock::default(),
+            keys_epoch: AtomicU64::new(u64::MAX),
+            master: None,
+        })
+    }
+
+    /// The profiles that sign with a key of their own: name, algorithm, token lifetime.
+    pub fn key_profiles(&self) -> Vec<(String, Alg, i64)> {
+        self.profiles
+            .iter()
+            .filter_map(|p| match &p.token {
+                TokenKind::Generic(g) => {
+                    g.profile_key_alg().map(|alg| (p.name.clone(), alg, p.ttl))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Loads (creating where missing) every profile key; from then on `sync_keys` reloads them
+    /// when the database's cache epoch moves (a rotation by the CLI or another instance).
+    pub async fn load_keys(
+        &mut self,
+        store: &crate::store::Store,
+        master: MasterKey,
+        epoch: u64,
+        now: i64,
+    ) -> Result<(), crate::security::KeyError> {
+        let wanted = self.key_profiles();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let loaded = keys::load_or_create_widget_keys(store, &master, &wanted, now).await?;
+        self.swap_keys(loaded, epoch);
+        self.master = Some(master);
+        Ok(())
+    }
+
+    /// Reloads the profile keys when `epoch` moved since they were loaded.
+    pub async fn sync_keys(&self, store: &crate::store::Store, epoch: u64, now: i64) {
+        let Some(master) = &self.master else { return };
+        if self.keys_epoch.load(Ordering::Acquire) == epoch {
+            return;
+        }
+        match keys::load_or_create_widget_keys(store, master, &self.key_profiles(), now).await {
+            Ok(loaded) => self.swap_keys(loaded, epoch),
+            Err(e) => tracing::warn!(error = %e, "cannot reload the widget profile keys"),
+        }
+    }
+
+    fn swap_keys(&self, loaded: WidgetKeys, epoch: u64) {
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = Arc::new(loaded);
+        }
+        self.keys_epoch.store(epoch, Ordering::Release);
+    }
+
+    pub fn keys(&self) -> Arc<WidgetKeys> {
+        self.keys.read().map(|k| Arc::clone(&k)).unwrap_or_default()
     }
 
     pub fn get(&self, name: &str) -> Option<&WidgetProfile> {
@@ -163,25 +238,59 @@ impl WidgetProfile {
         if !url_safe {
             return Err("name must be 1 to 64 characters among A-Z a-z 0-9 - _ .".into());
         }
+        let ttl = i64::try_from(c.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS)).unwrap_or(i64::MAX / 4);
+        let preset = match &c.kind {
+            KindConfig::Zendesk(k) => Some(presets::zendesk(k)?),
+            KindConfig::Intercom(k) => Some(presets::intercom(k)?),
+            KindConfig::Salesforce(k) => Some(presets::salesforce(k)?),
+            KindConfig::Liveperson(k) => Some(presets::liveperson(k)?),
+            KindConfig::Twilio(k) => Some(presets::twilio(k)?),
+            KindConfig::Zoom(k) => Some(presets::zoom(k)?),
+            _ => None,
+        };
+        // The vendor's own limit first: its message is the more useful one.
+        if let Some(max) = preset
+            .as_ref()
+            .and_then(|p| p.max_ttl)
+            .filter(|m| c.ttl_seconds.is_some_and(|t| t > *m))
+        {
+            return Err(format!(
+                "ttl_seconds: this vendor accepts tokens of at most {max} seconds"
+            ));
+        }
         // A widget token is a bearer credential handed to a browser: keep it short-lived.
         if c.ttl_seconds
             .is_some_and(|t| !(1..=MAX_TTL_SECS).contains(&t))
         {
             return Err(format!("ttl_seconds must be between 1 and {MAX_TTL_SECS}"));
         }
-        let ttl = i64::try_from(c.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS)).unwrap_or(i64::MAX / 4);
-        let token = match &c.kind {
-            KindConfig::Ccai(k) => TokenKind::Ccai(ccai::Ccai::from_config(k, ttl, secrets)?),
-            KindConfig::Dg(k) => TokenKind::Dg(dg::Dg::from_config(k, ttl, secrets)?),
-            KindConfig::Axp(k) => TokenKind::Axp(Box::new(axp::Axp::from_config(k, secrets)?)),
-            KindConfig::Generic(k) => {
-                TokenKind::Generic(generic::Generic::from_config(k, ttl, secrets)?)
+        let token = match (&c.kind, preset) {
+            (_, Some(preset)) => TokenKind::Generic(generic::Generic::from_config(
+                &c.name,
+                &preset.template,
+                ttl,
+                secrets,
+            )?),
+            (KindConfig::Ccai(k), None) => {
+                TokenKind::Ccai(ccai::Ccai::from_config(k, ttl, secrets)?)
             }
+            (KindConfig::Dg(k), None) => TokenKind::Dg(dg::Dg::from_config(k, ttl, secrets)?),
+            (KindConfig::Axp(k), None) => {
+                TokenKind::Axp(Box::new(axp::Axp::from_config(k, secrets)?))
+            }
+            (KindConfig::Generic(k), None) => {
+                TokenKind::Generic(generic::Generic::from_config(&c.name, k, ttl, secrets)?)
+            }
+            (KindConfig::Sprinklr(k), None) => {
+                TokenKind::Sprinklr(Box::new(sprinklr::Sprinklr::from_config(k, secrets)?))
+            }
+            (_, None) => return Err("a preset without its template".into()),
         };
         Ok(Self {
             name: c.name.clone(),
             cors: CorsPolicy::from_config(&c.allowed_origins, c.allow_credentials)?,
             token,
+            ttl,
         })
     }
 }
@@ -202,6 +311,7 @@ pub struct WidgetResponse {
 /// Issues the profile's token for the visitor the request's credentials prove.
 pub async fn issue(
     authority: &Authority,
+    widgets: &Widgets,
     profile: &WidgetProfile,
     request: WidgetRequest<'_>,
     now_millis: i64,
@@ -217,7 +327,8 @@ pub async fn issue(
     let body = match &profile.token {
         TokenKind::Ccai(k) => k.issue(&visitor, now_secs)?,
         TokenKind::Dg(k) => k.issue(&visitor, now_secs)?,
-        TokenKind::Generic(k) => k.issue(authority, &visitor, now_secs)?,
+        TokenKind::Generic(k) => k.issue(authority, &widgets.keys(), &visitor, now_secs)?,
+        TokenKind::Sprinklr(k) => k.issue(&visitor, now_millis)?,
         TokenKind::Axp(k) => k.issue(&visitor, request.body, now_millis).await?,
     };
     Ok(WidgetResponse {

@@ -49,6 +49,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
         .route(web::get().to(config))
         .route(options());
         cors::service(cfg, config, &profile.cors, &CORS);
+        // The public keys of a profile with a key of its own: fetched by the vendor's servers
+        // (Salesforce's keyset "Endpoint URL"), so no CORS.
+        if widgets.key_profiles().iter().any(|(n, _, _)| n == name) {
+            cfg.service(
+                served(format!("/widget_tokens/{name}/jwks.json"), "GET", name)
+                    .route(web::get().to(jwks)),
+            );
+        }
     }
     // The vendors' sample paths: the CCAI Web SDK fetches `/auth/token`, AXP's sample token
     // server answers `POST /token`.
@@ -123,9 +131,15 @@ pub async fn token(
                 credentials,
                 body: &body,
             };
-            widgets::issue(&state.authority, profile, request, state.clock.now_millis())
-                .await
-                .map(|r| (r.body, r.anonymous_cookie))
+            widgets::issue(
+                &state.authority,
+                &state.widgets,
+                profile,
+                request,
+                state.clock.now_millis(),
+            )
+            .await
+            .map(|r| (r.body, r.anonymous_cookie))
         }
     };
     respond(result)
@@ -146,6 +160,29 @@ pub async fn config(served: web::Data<Served>, state: web::Data<AppState>) -> Ht
         _ => Err(Error::UnknownWidgetProfile),
     };
     respond(result)
+}
+
+#[utoipa::path(
+    get,
+    path = "/widget_tokens/{name}/jwks.json",
+    params(("name" = String, Path, description = "A widget profile with a key of its own (salesforce, liveperson, zoom, or a generic template with an asymmetric alg)")),
+    responses(
+        (status = 200, description = "RFC 7517 JWK Set: the profile's signing key and the keys it replaced until their tokens expire; each with `x5c` (a self-signed certificate)", content_type = "application/json"),
+        (status = 404, description = "No such profile, or a profile without a key of its own", body = ErrorBody),
+    )
+)]
+pub async fn jwks(served: web::Data<Served>, state: web::Data<AppState>) -> HttpResponse {
+    match state
+        .widgets
+        .keys()
+        .jwks_json(&served.0, state.clock.now_secs())
+    {
+        Some(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+            .body(body),
+        None => unknown().await,
+    }
 }
 
 fn respond(result: Result<(serde_json::Value, Option<Issued>), Error>) -> HttpResponse {

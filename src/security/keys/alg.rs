@@ -6,7 +6,7 @@ use std::str::FromStr;
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
-/// Access-token signing algorithms (RFC 7518 names).
+/// Signing algorithms (RFC 7518 names): the server's four, and two more for widget keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Alg {
     #[serde(rename = "ES256")]
@@ -17,6 +17,12 @@ pub enum Alg {
     Rs256,
     #[serde(rename = "HS256")]
     Hs256,
+    /// Widget profile keys only (Salesforce accepts RS512).
+    #[serde(rename = "RS512")]
+    Rs512,
+    /// Widget profile keys only.
+    #[serde(rename = "PS256")]
+    Ps256,
 }
 
 impl Alg {
@@ -26,7 +32,26 @@ impl Alg {
             Self::EdDsa => "EdDSA",
             Self::Rs256 => "RS256",
             Self::Hs256 => "HS256",
+            Self::Rs512 => "RS512",
+            Self::Ps256 => "PS256",
         }
+    }
+
+    /// The algorithms a widget profile's own key may use: asymmetric ones only, since the
+    /// vendor verifies with the published public key.
+    pub fn widget(s: &str) -> Option<Self> {
+        match s {
+            "RS256" => Some(Self::Rs256),
+            "RS512" => Some(Self::Rs512),
+            "PS256" => Some(Self::Ps256),
+            "ES256" => Some(Self::Es256),
+            "EdDSA" => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rs256 | Self::Rs512 | Self::Ps256)
     }
 
     pub fn jwt(self) -> Algorithm {
@@ -35,6 +60,8 @@ impl Alg {
             Self::EdDsa => Algorithm::EdDSA,
             Self::Rs256 => Algorithm::RS256,
             Self::Hs256 => Algorithm::HS256,
+            Self::Rs512 => Algorithm::RS512,
+            Self::Ps256 => Algorithm::PS256,
         }
     }
 }

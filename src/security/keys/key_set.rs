@@ -113,7 +113,9 @@ fn verifying_key(
     let key = match alg {
         Alg::Es256 => DecodingKey::from_ec_components(&field("x")?, &field("y")?).map_err(bad)?,
         Alg::EdDsa => DecodingKey::from_ed_components(&field("x")?).map_err(bad)?,
-        Alg::Rs256 => DecodingKey::from_rsa_components(&field("n")?, &field("e")?).map_err(bad)?,
+        Alg::Rs256 | Alg::Rs512 | Alg::Ps256 => {
+            DecodingKey::from_rsa_components(&field("n")?, &field("e")?).map_err(bad)?
+        }
         Alg::Hs256 => DecodingKey::from_secret(private),
     };
     Ok(VerifyingKey {

@@ -7,6 +7,7 @@ mod key_set;
 mod master;
 mod rotation;
 mod signer;
+mod widget;
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
@@ -25,6 +26,10 @@ pub use key_set::{KeySet, VerifyingKey};
 pub use master::MasterKey;
 pub use rotation::{KeyInfo, Rotation, describe, load_or_create, rotate};
 pub use signer::{SigningKey, TokenType};
+pub use widget::{
+    WidgetKeyInfo, WidgetKeyRotation, WidgetKeys, load_or_create_widget_keys, rotate_widget_key,
+    widget_key_info,
+};
 
 use crate::security::KeyError;
 use crate::store::StoredKey;
@@ -33,7 +38,7 @@ use crate::types::random_bytes;
 /// A freshly generated key: kid, private material (PKCS#8 or HMAC secret), public JWK.
 type Generated = (String, Zeroizing<Vec<u8>>, Option<serde_json::Value>);
 
-fn generate(alg: Alg) -> Result<Generated, KeyError> {
+pub(super) fn generate(alg: Alg) -> Result<Generated, KeyError> {
     let rng = SystemRandom::new();
     let failed = || KeyError::Internal(format!("generating a {alg} key failed"));
     let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
@@ -55,7 +60,7 @@ fn generate(alg: Alg) -> Result<Generated, KeyError> {
             let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())});
             (Zeroizing::new(doc.as_ref().to_vec()), Some(jwk))
         }
-        Alg::Rs256 => {
+        Alg::Rs256 | Alg::Rs512 | Alg::Ps256 => {
             let pair = rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(|_| failed())?;
             let der = pair.as_der().map_err(|_| failed())?;
             let public = pair.public_key();
@@ -95,7 +100,7 @@ pub(crate) fn new_key(
 }
 
 /// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
-fn thumbprint(jwk: &serde_json::Value) -> String {
+pub(super) fn thumbprint(jwk: &serde_json::Value) -> String {
     let members: &[&str] = match jwk["kty"].as_str() {
         Some("EC") => &["crv", "kty", "x", "y"],
         Some("OKP") => &["crv", "kty", "x"],

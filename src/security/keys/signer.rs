@@ -5,6 +5,7 @@
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256,
+    RSA_PKCS1_SHA512, RSA_PSS_SHA256, RsaEncoding,
 };
 use aws_lc_rs::{hmac, rsa};
 use base64::Engine;
@@ -20,7 +21,7 @@ use crate::security::KeyError;
 enum Signer {
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
-    Rs256(Box<rsa::KeyPair>),
+    Rsa(Box<rsa::KeyPair>, &'static dyn RsaEncoding),
     Hs256(hmac::Key),
 }
 
@@ -83,9 +84,17 @@ impl SigningKey {
             Alg::EdDsa => {
                 Signer::EdDsa(Ed25519KeyPair::from_pkcs8(private).map_err(|_| bad("Ed25519 key"))?)
             }
-            Alg::Rs256 => Signer::Rs256(Box::new(
-                rsa::KeyPair::from_pkcs8(private).map_err(|_| bad("RSA key"))?,
-            )),
+            Alg::Rs256 | Alg::Rs512 | Alg::Ps256 => {
+                let encoding: &'static dyn RsaEncoding = match alg {
+                    Alg::Rs512 => &RSA_PKCS1_SHA512,
+                    Alg::Ps256 => &RSA_PSS_SHA256,
+                    _ => &RSA_PKCS1_SHA256,
+                };
+                Signer::Rsa(
+                    Box::new(rsa::KeyPair::from_pkcs8(private).map_err(|_| bad("RSA key"))?),
+                    encoding,
+                )
+            }
             Alg::Hs256 => Signer::Hs256(hmac::Key::new(hmac::HMAC_SHA256, private)),
         };
         let header = |typ: TokenType| {
@@ -125,9 +134,22 @@ impl SigningKey {
         header: &serde_json::Map<String, serde_json::Value>,
         claims: &impl Serialize,
     ) -> Result<String, KeyError> {
+        self.sign_jwt_with_fields(header, true, claims)
+    }
+
+    /// As `sign_jwt_with_header`, with the `kid` left out when `with_kid` is false (for vendors
+    /// that verify with one pasted public key and document a header without it).
+    pub fn sign_jwt_with_fields(
+        &self,
+        header: &serde_json::Map<String, serde_json::Value>,
+        with_kid: bool,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
         let mut header = header.clone();
         header.insert("alg".into(), json!(self.alg.as_str()));
-        header.insert("kid".into(), json!(self.kid));
+        if with_kid {
+            header.insert("kid".into(), json!(self.kid));
+        }
         let encoded = URL_SAFE_NO_PAD.encode(serde_json::Value::Object(header).to_string());
         self.sign_with_header(&encoded, claims)
     }
@@ -154,9 +176,9 @@ impl SigningKey {
                 .as_ref()
                 .to_vec(),
             Signer::EdDsa(k) => k.sign(message).as_ref().to_vec(),
-            Signer::Rs256(k) => {
+            Signer::Rsa(k, encoding) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut sig)
+                k.sign(*encoding, &self.rng, message, &mut sig)
                     .map_err(|_| failed())?;
                 sig
             }

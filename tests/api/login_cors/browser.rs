@@ -118,7 +118,7 @@ async fn a_page_on_another_origin_logs_in_reads_the_answer_and_keeps_the_session
 
 /// `tests/browser/`, after checking that what the test needs is installed: a missing piece
 /// fails the test with the command that installs it, never skips it.
-fn browser_dir() -> PathBuf {
+pub(crate) fn browser_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let node = Command::new("node").arg("--version").output();
     assert!(
@@ -139,7 +139,12 @@ fn browser_dir() -> PathBuf {
 
 /// Serves `login_page.html` to every GET on a port of its own; returns the page's origin.
 async fn serve_page(browser_dir: &Path) -> String {
-    let html = std::fs::read(browser_dir.join("login_page.html")).unwrap();
+    serve_file(&browser_dir.join("login_page.html")).await
+}
+
+/// Serves the HTML file `path` to every GET on a port of its own; returns the page's origin.
+pub(crate) async fn serve_file(path: &Path) -> String {
+    let html = std::fs::read(path).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     let mut response = format!(
@@ -172,8 +177,13 @@ async fn serve_page(browser_dir: &Path) -> String {
 
 /// Runs `login_cors.mjs` with `params` and returns the JSON report it printed.
 async fn run_browser(browser_dir: &Path, params: &Value) -> Value {
+    run_script(browser_dir, "login_cors.mjs", params).await
+}
+
+/// Runs the node script `script` of `tests/browser/` with `params`; the JSON it printed.
+pub(crate) async fn run_script(browser_dir: &Path, script: &str, params: &Value) -> Value {
     let child = Command::new("node")
-        .arg(browser_dir.join("login_cors.mjs"))
+        .arg(browser_dir.join(script))
         .arg(params.to_string())
         .current_dir(browser_dir)
         .stdin(Stdio::null())
@@ -191,16 +201,16 @@ async fn run_browser(browser_dir: &Path, params: &Value) -> Value {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
-        panic!("login_cors.mjs did not finish within {LIMIT:?}");
+        panic!("{script} did not finish within {LIMIT:?}");
     };
     let output = output.unwrap().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "login_cors.mjs failed ({}):\n{}\n{stdout}",
+        "{script} failed ({}):\n{}\n{stdout}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("login_cors.mjs printed no JSON ({e}): {stdout}"))
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
 }

@@ -2,7 +2,7 @@
 //! origin policy of `login_allowed_origins` (by default the widget profiles' origins), always
 //! with credentials, its errors included. `browser.rs` plays the same flow in Chromium.
 
-mod browser;
+pub(crate) mod browser;
 
 use reqwest::Method;
 use secrecy::SecretString;

@@ -4,6 +4,7 @@
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 use tollgate::app::Application;
+use tollgate::widgets::config::WidgetProfileConfig;
 
 use super::*;
 use crate::backend_test;
@@ -69,18 +70,36 @@ backend_test! {
 backend_test! {
     async fn templates_may_not_set_the_claims_tollgate_sets(backend) {
         let db = TestDb::create(backend).await;
+        // Signed with the server's key, a template sets no registered claim at all (it could
+        // imitate one of tollgate's own tokens); with a vendor's secret, it may name `sub` and
+        // `jti` (Twilio does), never the ones tollgate computes.
+        let server = |mut p: WidgetProfileConfig| {
+            let g = generic_keys(&mut p);
+            g.alg = Some("server".into());
+            g.kid = None;
+            g.secret_env = None;
+            p
+        };
         for claim in ["iss", "sub", "aud", "jti", "nbf", "iat", "exp"] {
-            let mut p = zendesk();
-            generic_keys(&mut p).claims.insert(claim.into(), json!("x"));
-            let err = start(&db, vec![p]).await.err().expect("refused");
-            assert!(err.to_string().contains(claim) && err.to_string().contains("zendesk"), "{claim}: {err}");
+            for hmac in [true, false] {
+                if hmac && ["sub", "jti"].contains(&claim) {
+                    continue;
+                }
+                let mut p = if hmac { zendesk() } else { server(zendesk()) };
+                generic_keys(&mut p).claims.insert(claim.into(), json!("x"));
+                let err = start(&db, vec![p]).await.err().expect("refused");
+                assert!(err.to_string().contains(claim) && err.to_string().contains("zendesk"), "{claim}: {err}");
+            }
         }
         for claim in ["iss", "aud", "jti", "nbf", "iat", "exp"] {
-            let mut p = zendesk();
+            let mut p = server(zendesk());
             generic_keys(&mut p).customer_claims.insert(claim.into(), "id".into());
             let err = start(&db, vec![p]).await.err().expect("refused");
             assert!(err.to_string().contains(claim), "mapped {claim}: {err}");
         }
+        let mut p = zendesk();
+        generic_keys(&mut p).customer_claims.insert("exp".into(), "id".into());
+        assert!(start(&db, vec![p]).await.is_err(), "exp mapped on an HMAC template");
         // A server-signed template may not claim one of tollgate's own audiences either.
         for audience in ["http://tollgate.test/customer", "http://tollgate.test/anonymous", "http://tollgate.test"] {
             let mut p = zendesk();
@@ -92,5 +111,55 @@ backend_test! {
             let err = start(&db, vec![p]).await.err().expect("refused");
             assert!(err.to_string().contains("audience"), "{audience}: {err}");
         }
+    }
+}
+
+backend_test! {
+    async fn a_generic_template_covers_a_new_vendor_without_code(backend) {
+        // A key of the profile's own (PS256), header fields, nested and formatted claims, a
+        // stored attribute, times in milliseconds and a named response field.
+        let p = super::presets::profiles(r#"
+[[widget_profiles]]
+name = "acme-chat"
+kind = "generic"
+alg = "PS256"
+header = { typ = "JWT", cty = "acme;v=2" }
+issuer = "https://shop.example.com"
+claims = { "context.channel" = "web" }
+formatted_claims = { jti = "acme-{id}-{iat}" }
+customer_claims = { "user.id" = "id", "user.first" = "first_name", "user.last" = "last_name", "user.tier" = "attributes.tier" }
+time_claims = { issued_ms = "issued", "context.expires_ms" = "expires" }
+time_unit = "milliseconds"
+response_field = "jwtToken"
+ttl_seconds = 300
+"#);
+        let app = TestApp::spawn_with(backend, |s| configure(s, p)).await;
+        app.clock.freeze_at_millis(1_700_000_000_000);
+        let (id, jwt) = with_customer(&app).await;
+        let res = get(&app, "/widget_tokens/acme-chat", Some(&jwt), None).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(keys(&body), set(&["jwtToken"]));
+        let token = body["jwtToken"].as_str().unwrap();
+        let head = header(token);
+        assert_eq!((head["alg"].as_str(), head["typ"].as_str(), head["cty"].as_str()),
+            (Some("PS256"), Some("JWT"), Some("acme;v=2")));
+        assert_eq!(claims(token), json!({
+            "iss": "https://shop.example.com",
+            "jti": format!("acme-{id}-1700000000000"),
+            "issued_ms": 1_700_000_000_000_i64,
+            "context": {"channel": "web", "expires_ms": 1_700_000_300_000_i64},
+            "user": {"id": id, "first": "Ada", "last": "Lovelace", "tier": "gold"},
+        }));
+        // Verified with the key the profile's JWKS URL publishes.
+        let jwks: Value = send_json(app.http.get(app.url("/widget_tokens/acme-chat/jwks.json"))).await;
+        let set_: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(set_.find(head["kid"].as_str().unwrap()).unwrap()).unwrap();
+        let mut v = jsonwebtoken::Validation::new(Algorithm::PS256);
+        v.required_spec_claims.clear();
+        v.validate_exp = false;
+        jsonwebtoken::decode::<Value>(token, &key, &v).expect("verifies");
+        // The profile key is not the server's: it is absent from the server's JWKS.
+        assert!(!kids(&app.jwks().await).contains(&head["kid"].as_str().unwrap().to_owned()));
     }
 }

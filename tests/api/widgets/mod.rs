@@ -4,12 +4,16 @@
 //! here.
 
 mod axp;
+mod browser;
 mod ccai;
 mod cors;
 mod credentials;
 mod dg;
 mod generic;
 mod openapi;
+mod presets;
+mod profile_keys;
+mod startup;
 mod tls;
 
 use std::collections::HashMap;

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Verifies chat-widget tokens the way each vendor would, with PyJWT (not tollgate's code).
+
+Reads a JSON list on stdin; each item is one token and how its vendor checks it:
+  {"name", "token", "alg", "secret"}            HMAC with the vendor's secret
+  {"name", "token", "alg", "jwks_uri"}          public key fetched from the profile's JWKS URL
+  {"name", "token", "alg", "pem"}               a public key pasted in the vendor's console
+  {"name", "sprinklr": {...user}, "secret"}     Sprinklr's hex HMAC-SHA256 over the fields
+Prints {"<name>": <verified claims, or the hash it recomputed>} on stdout; any failure exits 1.
+Times are not checked: the golden tests issue tokens at a fixed clock in the past.
+"""
+import hashlib
+import hmac
+import json
+import sys
+
+import jwt
+
+OPTIONS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False}
+
+
+def verify(item):
+    if "sprinklr" in item:
+        u = item["sprinklr"]
+        fields = [u["id"], u["firstName"], u["lastName"], u["profileImageUrl"], u["phoneNo"],
+                  u["email"], str(u["hashCreationTime"])]
+        expected = hmac.new(item["secret"].encode(), "_".join(fields).encode(),
+                            hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, u["hash"]):
+            raise ValueError(f"hash mismatch: expected {expected}")
+        return expected
+    alg = item["alg"]
+    if "secret" in item:
+        key = item["secret"]
+    elif "jwks_uri" in item:
+        key = jwt.PyJWKClient(item["jwks_uri"]).get_signing_key_from_jwt(item["token"]).key
+    else:
+        key = item["pem"]
+    return jwt.decode(item["token"], key, algorithms=[alg], options=OPTIONS)
+
+
+def main():
+    items = json.load(sys.stdin)
+    out = {}
+    for item in items:
+        try:
+            out[item["name"]] = verify(item)
+        except Exception as e:  # report which token failed, then fail
+            print(f"{item['name']}: {type(e).__name__}: {e}", file=sys.stderr)
+            sys.exit(1)
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -128,8 +128,11 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def oha_run(oha, seconds, conns, method, url, headers, body):
+def oha_run(oha, seconds, conns, method, url, headers, body, wait=False):
     cmd = [oha, "-z", f"{seconds}s", "-c", str(conns), "--no-tui", "--output-format", "json", "-m", method]
+    if wait:
+        # Requests in flight at the deadline finish and are counted (the ops row compares counts).
+        cmd.append("--wait-ongoing-requests-after-deadline")
     for h in headers:
         cmd += ["-H", h]
     if body is not None:
@@ -236,6 +239,70 @@ def spray(backend, args):
         srv.close()
 
 
+def ops(backend, oha, args):
+    """Issue 13's row: the token endpoint (Basic) with the metrics listener on and /metrics
+    scraped every second during the load, then a SIGTERM; the usage table and the tokens-issued
+    counter must both equal the 200s the load generator counted."""
+    srv = Server(backend, args.pg)
+    metrics_port = free_port()
+    srv.env["TOLLGATE_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
+    try:
+        secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
+        srv.start()
+        basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
+        target = ("POST", srv.base + "/access_token",
+                  [f"Authorization: Basic {basic}", "Content-Type: application/x-www-form-urlencoded"],
+                  "grant_type=client_credentials")
+        ok = oha_run(oha, 1, 4, *target, wait=True)["codes"].get(200, 0)  # warm-up
+        scrapes, stop = [0, 0], threading.Event()
+
+        def scrape():
+            while not stop.wait(1.0):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as res:
+                        res.read()
+                    scrapes[0] += 1
+                except OSError:
+                    scrapes[1] += 1
+
+        runs = []
+        for _ in range(args.runs):
+            stop.clear()
+            scraper = threading.Thread(target=scrape, daemon=True)
+            sampler = RssSampler(srv.proc.pid)
+            scraper.start()
+            sampler.start()
+            r = oha_run(oha, args.seconds, args.connections, *target, wait=True)
+            stop.set()
+            scraper.join()
+            sampler.stop.set()
+            sampler.join()
+            r["rss_kib"] = sampler.peak_kib
+            ok += r["codes"].get(200, 0)
+            runs.append(r)
+            time.sleep(2)
+            print(f"  {backend:8} /access_token (Basic), /metrics 1/s  {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
+                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as res:
+            text = res.read().decode()
+        counter = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                      if l.startswith('tollgate_tokens_issued_total{client_id="bench-partner"'))
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(timeout=30)
+        usage = sh([BIN, "usage", "--client", "bench-partner", "--since", "1h"], env=srv.env).stdout
+        rows = sum(json.loads(line)["tokens"] for line in usage.splitlines() if line)
+        m = median_of(runs)
+        m.update({"ok": ok, "usage": rows, "counter": counter, "scrapes": scrapes[0], "scrape_errors": scrapes[1]})
+        return m
+    finally:
+        if srv.proc.poll() is None:
+            srv.proc.send_signal(signal.SIGTERM)
+            srv.proc.wait(timeout=30)
+        if srv.backend == "postgres":
+            sh(["psql", srv.pg_admin, "-qc", f"DROP DATABASE IF EXISTS {srv.dbname} WITH (FORCE)"])
+        shutil.rmtree(srv.tmp, ignore_errors=True)
+
+
 def median_of(runs):
     return {
         "rps": statistics.median(r["rps"] for r in runs),
@@ -254,8 +321,8 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--backends", default="postgres,sqlite")
     ap.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray",
-                    help="comma list of: tokens, profile, login, flood, timing, spray")
+    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray,ops",
+                    help="comma list of: tokens, profile, login, flood, timing, spray, ops")
     ap.add_argument("--spray-seconds", type=int, default=30)
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -265,12 +332,14 @@ def main():
     oha = ensure_oha()
     argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
 
-    rows, timings, sprays = [], [], []
-    if "tokens" in only:
+    rows, timings, sprays, opsrows = [], [], [], []
+    if "tokens" in only or "ops" in only:
         rows.append(("bare", "/access_token (Basic)", bare_handler(oha, args)))
     for backend in args.backends.split(","):
         if "spray" in only:
             sprays.append((backend, spray(backend, args)))
+        if "ops" in only:
+            opsrows.append((backend, ops(backend, oha, args)))
         if not only & {"tokens", "profile", "login", "flood", "timing"}:
             continue
         srv = Server(backend, args.pg)
@@ -384,6 +453,21 @@ def main():
             print(f"| {backend} | {o['requests'] / o['seconds']:.0f} | {o['statuses'].get('429', 0)} | "
                   f"{o['through_by_window']} | {o['rss_mib']:.1f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | "
                   f"{v['max_ms']:.1f} | {v['errors']} |")
+    if opsrows:
+        print()
+        print("Operations (issue 13): /access_token (Basic) with /metrics scraped every second; then SIGTERM. "
+              "200s counted by oha (warm-up included) against the usage table and the tokens-issued counter:")
+        print()
+        print("| backend | req/s | p99 ms | share of bare | p99 vs bare | 200s | usage rows sum | counter | scrapes (failed) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        bare = [m for b, n, m in rows if b == "bare"]
+        for backend, m in opsrows:
+            share = f"{m['rps'] / bare[0]['rps']:.2f}" if bare else "-"
+            p99 = f"{m['p99_ms'] / bare[0]['p99_ms']:.2f}x" if bare else "-"
+            print(f"| {backend} | {m['rps']:.0f} | {m['p99_ms']:.2f} | {share} | {p99} | {m['ok']} | {m['usage']} | "
+                  f"{m['counter']:.0f} | {m['scrapes']} ({m['scrape_errors']}) |")
+            if m["ok"] != m["usage"] or m["ok"] != m["counter"]:
+                print(f"  MISMATCH on {backend}: the usage table or the counter differs from the 200s counted")
     for backend, name, m in rows:
         if name == "/customer_authenticate":
             print(f"{backend}: login {m['rps']:.0f}/s = {m['rps'] / (workers / ms * 1000):.0%} of the "

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{CliError, duration_secs, print};
+use super::{CliError, duration_secs, print, rfc3339};
 use crate::app::{master_key, open_store};
 use crate::config::Settings;
 use crate::domain::Error;
@@ -53,8 +53,17 @@ pub async fn run(command: KeysCommand, settings: &Settings, now: i64) -> Result<
             print(&serde_json::to_value(&rotation).unwrap_or_default());
         }
         KeysCommand::List => {
-            let keys = keys::describe(&store.signing_keys().await?, now);
-            print(&json!({ "keys": keys }));
+            let mut listed = Vec::new();
+            for info in keys::describe(&store.signing_keys().await?, now) {
+                let mut key = serde_json::to_value(&info).unwrap_or_default();
+                // As far as the servers flushed it (every 2 s, and when they stop).
+                key["last_signed_at"] = match store.last_used("signing_key", &info.kid).await? {
+                    Some(ms) => json!(rfc3339(ms)),
+                    None => serde_json::Value::Null,
+                };
+                listed.push(key);
+            }
+            print(&json!({ "keys": listed }));
         }
     }
     Ok(())

@@ -76,7 +76,7 @@ pub async fn authenticate(
             .used(Credential::client_secret(previous), id, now_millis);
         return enabled(auth, client);
     }
-    let _flight = auth
+    let flight = auth
         .clients
         .single_flight(id, auth.hasher.max_wait())
         .await?;
@@ -130,6 +130,8 @@ pub async fn authenticate(
         }
         found => {
             attempt.failed();
+            // The next request for this id need not wait for the audit write.
+            drop(flight);
             auth.metrics.auth_failure(if found.is_some() {
                 AuthFailure::BadSecret
             } else {

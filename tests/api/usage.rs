@@ -70,6 +70,9 @@ backend_test! {
         let kid = header(&app.token("desk-a", &a, "profile:read").await)["kid"].as_str().unwrap().to_owned();
         flush(&app).await;
         assert!(app.store.last_used("signing_key", &kid).await.unwrap().is_some());
+        let listed = tollgate_json(&app.db, &["keys", "list"], None);
+        let key = listed["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).unwrap();
+        assert!(key["last_signed_at"].as_str().unwrap().ends_with('Z'), "{key}");
     }
 
     async fn audit_events_wait_in_the_spool_while_their_table_is_away(backend) {

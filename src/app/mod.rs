@@ -147,7 +147,14 @@ impl Application {
                 .map(|u| u.expose_secret().to_owned()),
             settings.redis_prefix.clone(),
         );
-        let authority = Authority::new(store, hasher, tokens, limits)?;
+        let authority = Authority::new(store, hasher, tokens, limits)?.with_assertions(
+            settings.assertion_policy(),
+            settings
+                .redis_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned()),
+            settings.redis_prefix.clone(),
+        );
         authority.sync(clock.now_secs()).await;
         let state = web::Data::new(AppState {
             authority,

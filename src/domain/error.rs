@@ -23,6 +23,9 @@ pub enum Error {
     UnsupportedGrantType,
     #[error("invalid_scope: {0}")]
     InvalidScope(Cow<'static, str>),
+    /// RFC 8707 §2: a `resource` that is malformed or not among the client's audiences.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Cow<'static, str>),
 
     /// Customer login: unknown user and wrong password alike.
     #[error("invalid_credentials")]
@@ -97,6 +100,7 @@ impl From<wire::Error> for Error {
             wire::Error::InvalidClient => Self::InvalidClient,
             wire::Error::UnsupportedGrantType => Self::UnsupportedGrantType,
             wire::Error::InvalidScope(m) => Self::InvalidScope(m),
+            wire::Error::InvalidTarget(m) => Self::InvalidTarget(m.into()),
             wire::Error::MissingToken => Self::MissingToken,
             wire::Error::InvalidToken(m) => Self::InvalidToken(m),
         }

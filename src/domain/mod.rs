@@ -3,13 +3,16 @@
 
 pub mod audit;
 pub mod cache;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod customer_login;
 mod error;
 pub mod grant;
 pub mod limits;
 pub mod profile;
 pub mod provisioning;
+pub mod replay;
 pub mod revocation;
 
 pub use error::Error;
@@ -31,6 +34,10 @@ pub struct Authority {
     pub active_clients: client_auth::ActiveClients,
     pub audit: audit::Auditor,
     pub limits: limits::Limiter,
+    /// `private_key_jwt` clients' keys, and the `jti`s their assertions used.
+    pub client_keys: client_keys::ClientKeys,
+    pub replay: replay::ReplayGuard,
+    pub assertion_policy: client_assertion::AssertionPolicy,
 }
 
 impl Authority {
@@ -52,7 +59,23 @@ impl Authority {
             api_keys: CredentialCache::new()?,
             revocations: revocation::Revocations::default(),
             active_clients: client_auth::ActiveClients::default(),
+            client_keys: client_keys::ClientKeys::new()?,
+            replay: replay::ReplayGuard::new(None, String::new()),
+            assertion_policy: client_assertion::AssertionPolicy::default(),
         })
+    }
+
+    /// Client assertions checked under `policy`, their `jti`s kept in Redis at `redis_url`
+    /// (under `redis_prefix`) when given, else in the database.
+    pub fn with_assertions(
+        mut self,
+        policy: client_assertion::AssertionPolicy,
+        redis_url: Option<String>,
+        redis_prefix: String,
+    ) -> Self {
+        self.assertion_policy = policy;
+        self.replay = replay::ReplayGuard::new(redis_url, redis_prefix);
+        self
     }
 
     /// One poll of the database: new revocations, and the cache epoch, which empties the
@@ -79,6 +102,7 @@ impl Authority {
                 if moved {
                     self.clients.clear();
                     self.api_keys.clear();
+                    self.client_keys.clear();
                     tracing::debug!(epoch, "credentials changed: caches emptied");
                     // Signing keys changing (a rotation) moves the epoch too.
                     if let Err(e) = self.tokens.reload(&self.store, now_secs).await {

@@ -100,7 +100,6 @@ impl From<wire::Error> for Error {
             wire::Error::InvalidClient => Self::InvalidClient,
             wire::Error::UnsupportedGrantType => Self::UnsupportedGrantType,
             wire::Error::InvalidScope(m) => Self::InvalidScope(m),
-            wire::Error::InvalidTarget(m) => Self::InvalidTarget(m.into()),
             wire::Error::MissingToken => Self::MissingToken,
             wire::Error::InvalidToken(m) => Self::InvalidToken(m),
         }

@@ -78,7 +78,9 @@ fn settle_scope(client: &ClientRecord, requested: Option<ScopeSet>) -> Result<Sc
 
 /// RFC 8707 §2: each requested resource must be one the client may have a token for, and the
 /// token is for exactly those; without `resource`, for all of the client's audiences. A client
-/// without audiences of its own has the server's (`None`: the default).
+/// without audiences of its own has the server's (`None`: the default). The audiences were
+/// checked to be absolute URIs (or the server's own) when granted, so a malformed resource,
+/// one with a fragment included, is never among them.
 fn settle_audience(
     client: &ClientRecord,
     requested: Vec<String>,

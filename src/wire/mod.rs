@@ -25,9 +25,6 @@ pub enum Error {
     UnsupportedGrantType,
     #[error("invalid_scope: {0}")]
     InvalidScope(Cow<'static, str>),
-    /// RFC 8707 §2: a malformed or unacceptable `resource`.
-    #[error("invalid_target: {0}")]
-    InvalidTarget(&'static str),
     /// No bearer credentials at all (RFC 6750 §3.1: the challenge then has no error code).
     #[error("missing bearer token")]
     MissingToken,

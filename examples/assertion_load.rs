@@ -32,8 +32,11 @@ fn keygen(dir: &str) {
     let point = pair.public_key().as_ref();
     let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "bench",
         "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
-    std::fs::write(format!("{dir}/jwks.json"), serde_json::json!({"keys": [jwk]}).to_string())
-        .unwrap();
+    std::fs::write(
+        format!("{dir}/jwks.json"),
+        serde_json::json!({"keys": [jwk]}).to_string(),
+    )
+    .unwrap();
     std::fs::write(format!("{dir}/key.pk8"), doc.as_ref()).unwrap();
 }
 
@@ -58,7 +61,8 @@ fn assertions(base: &str, client_id: &str, dir: &str, count: usize) -> Vec<Strin
                             let claims = serde_json::json!({"iss": client_id, "sub": client_id,
                                 "aud": format!("{base}/access_token"), "iat": now,
                                 "exp": now + 300, "jti": format!("{run}-{i}")});
-                            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+                            let input =
+                                format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
                             let sig = pair.sign(&rng, input.as_bytes()).unwrap();
                             format!(
                                 "grant_type=client_credentials&client_assertion_type=\
@@ -71,19 +75,29 @@ fn assertions(base: &str, client_id: &str, dir: &str, count: usize) -> Vec<Strin
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (mode, rest) = (args.get(1).map(String::as_str), args.get(2..).unwrap_or_default());
+    let (mode, rest) = (
+        args.get(1).map(String::as_str),
+        args.get(2..).unwrap_or_default(),
+    );
     let (base, seconds, connections, client_id, last) = match (mode, rest) {
         (Some("keygen"), [dir]) => return keygen(dir),
-        (Some("assertion" | "basic"), [base, seconds, connections, id, last]) => {
-            (base, seconds.parse::<u64>().unwrap(), connections.parse::<usize>().unwrap(), id, last)
-        }
+        (Some("assertion" | "basic"), [base, seconds, connections, id, last]) => (
+            base,
+            seconds.parse::<u64>().unwrap(),
+            connections.parse::<usize>().unwrap(),
+            id,
+            last,
+        ),
         _ => {
             eprintln!("usage: see the top of examples/assertion_load.rs");
             std::process::exit(2);
@@ -93,9 +107,15 @@ async fn main() {
     let bodies: Arc<Vec<String>> = Arc::new(if basic {
         vec!["grant_type=client_credentials".to_owned()]
     } else {
-        assertions(base, client_id, last, PER_SECOND * usize::try_from(seconds).unwrap() + 1000)
+        assertions(
+            base,
+            client_id,
+            last,
+            PER_SECOND * usize::try_from(seconds).unwrap() + 1000,
+        )
     });
-    let authorization = basic.then(|| format!("Basic {}", STANDARD.encode(format!("{client_id}:{last}"))));
+    let authorization =
+        basic.then(|| format!("Basic {}", STANDARD.encode(format!("{client_id}:{last}"))));
     let url = format!("{base}/access_token");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections + 1)
@@ -104,7 +124,12 @@ async fn main() {
         .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let send = {
-        let (http, url, bodies, authorization) = (http.clone(), url.clone(), bodies.clone(), authorization.clone());
+        let (http, url, bodies, authorization) = (
+            http.clone(),
+            url.clone(),
+            bodies.clone(),
+            authorization.clone(),
+        );
         move |i: usize| {
             let mut req = http
                 .post(&url)
@@ -159,7 +184,13 @@ async fn main() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     let requests = latencies.len();
     println!(
         "{}",

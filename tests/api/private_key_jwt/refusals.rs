@@ -20,6 +20,9 @@ async fn answer(app: &TestApp, jwt: &str, extra: &[(&str, &str)]) -> (u16, Value
     (status, body, challenge)
 }
 
+/// What a refusal case is, the assertion, and further form parameters.
+type Case = (&'static str, String, Vec<(&'static str, &'static str)>);
+
 fn with(claims: &Value, changes: Value) -> Value {
     let mut c = claims.clone();
     for (k, v) in changes.as_object().unwrap() {
@@ -68,7 +71,7 @@ backend_test! {
             let tag = aws_lc_rs::hmac::sign(&mac_key, input.as_bytes());
             format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
         };
-        let cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
+        let cases: Vec<Case> = vec![
             ("signed by a key the client does not have", stranger.sign(&good(), &json!({})), vec![]),
             ("HS256 keyed with the public key", hs256, vec![]),
             ("alg none", format!("{}.{payload}.", b64(r#"{"alg":"none"}"#)), vec![]),

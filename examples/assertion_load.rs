@@ -84,6 +84,7 @@ fn assertions(base: &str, client_id: &str, dir: &str, count: usize) -> Vec<Strin
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
+    tollgate::widgets::axp::install_crypto_provider();
     let args: Vec<String> = std::env::args().collect();
     let (mode, rest) = (
         args.get(1).map(String::as_str),

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::domain::Error;
@@ -45,8 +45,11 @@ struct Fetched {
     attempted_at: i64,
 }
 
+#[derive(Default)]
 pub struct ClientKeys {
-    http: reqwest::Client,
+    /// Built on the first fetch: most servers never fetch, and building needs the TLS provider
+    /// installed, which start-up does.
+    http: OnceLock<reqwest::Client>,
     clients: RwLock<HashMap<String, Arc<KeyedClient>>>,
     fetched: RwLock<HashMap<String, Arc<Fetched>>>,
     /// One fetch at a time per instance: concurrent assertions of a rotating client wait for
@@ -55,19 +58,17 @@ pub struct ClientKeys {
 }
 
 impl ClientKeys {
-    pub fn new() -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             // A redirect could lead from the registered https URL to anywhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| Error::Internal(format!("cannot build the JWKS client: {e}")))?;
-        Ok(Self {
-            http,
-            clients: RwLock::new(HashMap::new()),
-            fetched: RwLock::new(HashMap::new()),
-            fetching: tokio::sync::Mutex::new(()),
-        })
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     /// Forgets the cached clients (the epoch moved). Fetched keys stay: they depend on the URL
@@ -166,7 +167,7 @@ impl ClientKeys {
     async fn fetch(&self, uri: &str) -> Result<ClientKeySet, String> {
         check_jwks_uri(uri)?;
         let mut res = self
-            .http
+            .http()?
             .get(uri)
             .header("accept", "application/json, application/jwk-set+json")
             .send()

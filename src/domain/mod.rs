@@ -59,7 +59,7 @@ impl Authority {
             api_keys: CredentialCache::new()?,
             revocations: revocation::Revocations::default(),
             active_clients: client_auth::ActiveClients::default(),
-            client_keys: client_keys::ClientKeys::new()?,
+            client_keys: client_keys::ClientKeys::default(),
             replay: replay::ReplayGuard::new(None, String::new()),
             assertion_policy: client_assertion::AssertionPolicy::default(),
         })

@@ -162,7 +162,7 @@ async fn check(
     // RFC 7523 §3 item 7: the jti is kept until the assertion could no longer pass anyway.
     let first = auth
         .replay
-        .first_use(&auth.store, id.as_str(), jti, exp + LEEWAY_SECS, now)
+        .first_use(id.as_str(), jti, exp + LEEWAY_SECS, now)
         .await?;
     if !first {
         return Err("the assertion's jti was used before".into());

@@ -41,7 +41,7 @@ pub struct Authority {
 }
 
 impl Authority {
-    /// Needs a running Tokio runtime: it starts the audit writer.
+    /// Needs a running Tokio runtime: it starts the audit writer and the `jti` writer.
     pub fn new(
         store: Store,
         hasher: Hasher,
@@ -51,6 +51,7 @@ impl Authority {
         Ok(Self {
             limits,
             audit: audit::Auditor::start(store.clone()),
+            replay: replay::ReplayGuard::new(store.clone(), None, String::new()),
             store,
             hasher,
             tokens,
@@ -60,7 +61,6 @@ impl Authority {
             revocations: revocation::Revocations::default(),
             active_clients: client_auth::ActiveClients::default(),
             client_keys: client_keys::ClientKeys::default(),
-            replay: replay::ReplayGuard::new(None, String::new()),
             assertion_policy: client_assertion::AssertionPolicy::default(),
         })
     }
@@ -74,7 +74,7 @@ impl Authority {
         redis_prefix: String,
     ) -> Self {
         self.assertion_policy = policy;
-        self.replay = replay::ReplayGuard::new(redis_url, redis_prefix);
+        self.replay = replay::ReplayGuard::new(self.store.clone(), redis_url, redis_prefix);
         self
     }
 

@@ -10,6 +10,7 @@ plus the argon2id cost on this machine and the login rate against its ceiling.
     python3 bench/run.py --seconds 5 --runs 1 --backends sqlite
     python3 bench/run.py --only tokens,profile    # the token and profile rows (and the bare handler)
     python3 bench/run.py --only spray             # the abuse-limit spray beside a valid client
+    python3 bench/run.py --only assertion         # private_key_jwt (ES256) beside a client secret
 """
 
 import argparse
@@ -32,7 +33,9 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "tollgate")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BIN = os.path.join(TARGET, "release", "tollgate")
+EXAMPLES = os.path.join(TARGET, "release", "examples")
 
 
 def sh(cmd, **kw):
@@ -182,7 +185,7 @@ def bare_handler(oha, args):
     driven exactly like tollgate. tollgate ÷ bare is what its correctness and bookkeeping cost."""
     port = free_port()
     secret = secrets.token_urlsafe(32)
-    proc = subprocess.Popen([os.path.join(ROOT, "target", "release", "examples", "bare_token"),
+    proc = subprocess.Popen([os.path.join(EXAMPLES, "bare_token"),
                              f"127.0.0.1:{port}", "bench-partner", secret], stdout=subprocess.DEVNULL)
     try:
         basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
@@ -226,7 +229,7 @@ def spray(backend, args):
              headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
         sampler = RssSampler(srv.proc.pid)
         sampler.start()
-        out = json.loads(sh([os.path.join(ROOT, "target", "release", "examples", "spray"), srv.base,
+        out = json.loads(sh([os.path.join(EXAMPLES, "spray"), srv.base,
                              str(args.spray_seconds), str(args.connections), "bench-partner", secret]).stdout)
         sampler.stop.set()
         sampler.join()
@@ -303,6 +306,50 @@ def ops(backend, oha, args):
         shutil.rmtree(srv.tmp, ignore_errors=True)
 
 
+def assertion_rows(backend, args, redis=False):
+    """private_key_jwt beside client_secret_basic on one server, both driven by
+    examples/assertion_load.rs (oha repeats one body, and each assertion may be used once): ES256
+    assertions with distinct jtis, signed before each run starts, against a cached secret. Runs
+    alternate between the two so that drift of this machine's speed hits both alike. With
+    `redis`, the jtis go to Redis instead of the database."""
+    load = os.path.join(EXAMPLES, "assertion_load")
+    srv = Server(backend, args.pg)
+    if redis:
+        srv.env["TOLLGATE_REDIS_URL"] = "redis://127.0.0.1:6379"
+        srv.env["TOLLGATE_REDIS_PREFIX"] = f"tollgate-bench-{uuid.uuid4().hex[:8]}"
+    keys = tempfile.mkdtemp(prefix="tollgate-bench-keys-")
+    label = backend + (" + Redis" if redis else "")
+    try:
+        sh([load, "keygen", keys])
+        secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
+        srv.cli("client", "create", "--id", "bench-pkjwt", "--scope", "profile:read",
+                "--auth-method", "private_key_jwt", "--jwks-file", os.path.join(keys, "jwks.json"))
+        srv.start()
+        modes = {"basic": ["basic", srv.base, str(args.seconds), str(args.connections), "bench-partner", secret],
+                 "assertion": ["assertion", srv.base, str(args.seconds), str(args.connections), "bench-pkjwt", keys]}
+        runs = {"basic": [], "assertion": []}
+        for _ in range(args.runs):
+            for mode, argv in modes.items():
+                sampler = RssSampler(srv.proc.pid)
+                sampler.start()
+                out = json.loads(sh([load, *argv]).stdout)
+                sampler.stop.set()
+                sampler.join()
+                codes = {int(k): v for k, v in out["statuses"].items()}
+                r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
+                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes,
+                     "rss_kib": sampler.peak_kib}
+                runs[mode].append(r)
+                time.sleep(2)
+                print(f"  {label:16} {mode:9} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}  "
+                      f"rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+        return [(label, "/access_token (Basic), assertion_load", median_of(runs["basic"])),
+                (label, "/access_token (private_key_jwt, ES256)", median_of(runs["assertion"]))]
+    finally:
+        srv.close()
+        shutil.rmtree(keys, ignore_errors=True)
+
+
 def median_of(runs):
     return {
         "rps": statistics.median(r["rps"] for r in runs),
@@ -321,15 +368,16 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--backends", default="postgres,sqlite")
     ap.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray,ops",
-                    help="comma list of: tokens, profile, login, flood, timing, spray, ops")
+    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray,assertion,ops",
+                    help="comma list of: tokens, profile, login, flood, timing, spray, assertion, ops")
     ap.add_argument("--spray-seconds", type=int, default=30)
     args = ap.parse_args()
     only = set(args.only.split(","))
 
-    examples = ["--example", "bare_token"] + (["--example", "spray"] if "spray" in only else [])
+    examples = (["--example", "bare_token"] + (["--example", "spray"] if "spray" in only else [])
+                + (["--example", "assertion_load"] if "assertion" in only else []))
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate", *examples], cwd=ROOT, check=True)
-    oha = ensure_oha()
+    oha = ensure_oha() if only & {"tokens", "profile", "login", "flood", "ops"} else None
     argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
 
     rows, timings, sprays, opsrows = [], [], [], []
@@ -340,6 +388,10 @@ def main():
             sprays.append((backend, spray(backend, args)))
         if "ops" in only:
             opsrows.append((backend, ops(backend, oha, args)))
+        if "assertion" in only:
+            rows.extend(assertion_rows(backend, args))
+            if backend == "postgres":
+                rows.extend(assertion_rows(backend, args, redis=True))
         if not only & {"tokens", "profile", "login", "flood", "timing"}:
             continue
         srv = Server(backend, args.pg)
@@ -415,8 +467,8 @@ def main():
     workers, cores = argon["hash_workers"], argon["cores"]
     if rows:
         print()
-        print(f"oha, {args.connections} connections, {args.seconds} s runs, median of {args.runs}; "
-              f"load generator on the same {cores}-core machine")
+        print(f"oha (the assertion rows: examples/assertion_load), {args.connections} connections, "
+              f"{args.seconds} s runs, median of {args.runs}; load generator on the same {cores}-core machine")
         print()
         print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB |")
         print("|---|---|---:|---:|---:|---:|---:|")
@@ -468,6 +520,11 @@ def main():
                   f"{m['counter']:.0f} | {m['scrapes']} ({m['scrape_errors']}) |")
             if m["ok"] != m["usage"] or m["ok"] != m["counter"]:
                 print(f"  MISMATCH on {backend}: the usage table or the counter differs from the 200s counted")
+    secret_rows = {b: m for b, n, m in rows if n == "/access_token (Basic), assertion_load"}
+    for backend, name, m in rows:
+        if name == "/access_token (private_key_jwt, ES256)" and backend in secret_rows:
+            print(f"{backend}: private_key_jwt = {m['rps'] / secret_rows[backend]['rps']:.2f} of the secret-based "
+                  f"rate ({m['rps']:.0f} vs {secret_rows[backend]['rps']:.0f}/s; target: at least 0.50)")
     for backend, name, m in rows:
         if name == "/customer_authenticate":
             print(f"{backend}: login {m['rps']:.0f}/s = {m['rps'] / (workers / ms * 1000):.0%} of the "

@@ -62,6 +62,8 @@ pub enum AuthFailure {
     DisabledClient,
     /// The failure limiter refused the attempt before any verification.
     RateLimited,
+    /// A `private_key_jwt` assertion that does not hold (RFC 7523 §3).
+    BadAssertion,
 }
 
 impl AuthFailure {
@@ -71,6 +73,7 @@ impl AuthFailure {
             Self::BadSecret => "bad_secret",
             Self::DisabledClient => "disabled_client",
             Self::RateLimited => "rate_limited",
+            Self::BadAssertion => "bad_assertion",
         }
     }
 }

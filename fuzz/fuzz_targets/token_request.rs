@@ -1,8 +1,10 @@
-//! The token request parser (form body + Basic header + query string) on arbitrary input.
+//! The token request parser (form body + Basic header + query string) on arbitrary input, and
+//! the client assertion parser on what reaches it (a `client_assertion`, or the header text).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate::wire::token_request::{RawTokenRequest, parse, parse_token_operation};
+use tollgate::security::client_assertion::Assertion;
+use tollgate::wire::token_request::{ClientCredentials, RawTokenRequest, parse, parse_token_operation};
 
 fuzz_target!(|data: &[u8]| {
     // Split the input into an Authorization header, a query string and a body.
@@ -16,6 +18,13 @@ fuzz_target!(|data: &[u8]| {
         query,
         body,
     };
-    let _ = parse(&raw);
+    if let Ok(request) = parse(&raw)
+        && let ClientCredentials::Assertion(assertion) = &request.credentials
+    {
+        let _ = Assertion::parse(&assertion.jwt);
+    }
     let _ = parse_token_operation(&raw);
+    if let Some(text) = header {
+        let _ = Assertion::parse(text);
+    }
 });

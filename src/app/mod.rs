@@ -174,7 +174,14 @@ impl Application {
             spool,
             audit_every_token: settings.audit_every_token,
         };
-        let authority = Authority::new(store, hasher, tokens, limits, records)?;
+        let authority = Authority::new(store, hasher, tokens, limits, records)?.with_assertions(
+            settings.assertion_policy(),
+            settings
+                .redis_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned()),
+            settings.redis_prefix.clone(),
+        );
         authority.sync(clock.now_secs()).await;
         widgets
             .load_keys(

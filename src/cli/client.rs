@@ -1,14 +1,26 @@
 //! `tollgate client …`: partner clients of the client-credentials grant.
 
-use clap::Subcommand;
+use std::path::{Path, PathBuf};
+
+use clap::{Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{CliError, duration_secs, print, read_stdin_secret, rfc3339};
 use crate::app::open_store;
 use crate::config::Settings;
-use crate::domain::provisioning::{self, NewClient};
-use crate::store::{Backend, client_insert_sql};
+use crate::domain::provisioning::{self, NewClient, NewClientAuth};
+use crate::store::{Backend, ClientJwks, client_insert_sql};
+
+/// RFC 7591 §2 `token_endpoint_auth_method`. The two secret methods make the same client: it
+/// may use either.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum AuthMethodArg {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+}
 
 #[derive(Subcommand)]
 pub enum ClientCommand {
@@ -22,9 +34,22 @@ pub enum ClientCommand {
         /// Scopes granted when a request names none (default: all of --scope).
         #[arg(long)]
         default_scope: Option<String>,
-        /// The `aud` of this client's tokens (default: the server's audience).
+        /// An audience its tokens may be for (repeatable; RFC 8707): an absolute URI, or the
+        /// server's own audience. Default: the server's audience only.
         #[arg(long)]
-        audience: Option<String>,
+        audience: Vec<String>,
+        /// How the client authenticates: with a secret (client_secret_basic and
+        /// client_secret_post both work), or with JWTs signed by its own key (private_key_jwt,
+        /// with --jwks-file or --jwks-uri).
+        #[arg(long, value_enum, default_value = "client_secret_basic")]
+        auth_method: AuthMethodArg,
+        /// private_key_jwt: a file holding the client's public keys as a JWK Set.
+        #[arg(long, conflicts_with_all = ["jwks_uri", "secret", "secret_stdin"])]
+        jwks_file: Option<PathBuf>,
+        /// private_key_jwt: where the client publishes its JWK Set (https://; http:// only on
+        /// a loopback address).
+        #[arg(long, conflicts_with_all = ["secret", "secret_stdin"])]
+        jwks_uri: Option<String>,
         /// Use this secret instead of generating one (visible to other local users: prefer
         /// --secret-stdin).
         #[arg(long, conflicts_with = "secret_stdin")]
@@ -53,6 +78,47 @@ pub enum ClientCommand {
         #[arg(long)]
         id: String,
     },
+    /// Replace a private_key_jwt client's public keys (every instance within 5 seconds).
+    SetJwks {
+        #[arg(long)]
+        id: String,
+        /// A file holding the new JWK Set: keep the old key in it until the client has
+        /// switched to the new one.
+        #[arg(
+            long,
+            conflicts_with = "jwks_uri",
+            required_unless_present = "jwks_uri"
+        )]
+        jwks_file: Option<PathBuf>,
+        /// Or where the client publishes it.
+        #[arg(long)]
+        jwks_uri: Option<String>,
+    },
+    /// Change a client's settings; only the settings given change.
+    Update {
+        #[arg(long)]
+        id: String,
+        /// Replace the client's audiences with these (repeatable).
+        #[arg(long, conflicts_with = "server_audience")]
+        audience: Vec<String>,
+        /// Replace the client's audiences with the server's own audience.
+        #[arg(long)]
+        server_audience: bool,
+    },
+}
+
+/// The JWK Set from a file or a URL, as the flags give it (`None`: neither given).
+fn jwks_arg(file: Option<&Path>, uri: Option<String>) -> Result<Option<ClientJwks>, CliError> {
+    match (file, uri) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::Usage(format!("cannot read the JWK Set {}: {e}", path.display()))
+            })?;
+            Ok(Some(ClientJwks::Inline(text)))
+        }
+        (None, Some(uri)) => Ok(Some(ClientJwks::Uri(uri))),
+        (None, None) => Ok(None),
+    }
 }
 
 pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Result<(), CliError> {
@@ -62,26 +128,45 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             scope,
             default_scope,
             audience,
+            auth_method,
+            jwks_file,
+            jwks_uri,
             secret,
             secret_stdin,
             sql,
         } => {
-            let secret = match (secret, secret_stdin) {
-                (Some(s), _) => Some(SecretString::from(s)),
-                (None, true) => Some(read_stdin_secret("client secret")?),
-                (None, false) => None,
+            let jwks = jwks_arg(jwks_file.as_deref(), jwks_uri)?;
+            let auth = match (auth_method, jwks) {
+                (AuthMethodArg::PrivateKeyJwt, Some(jwks)) => NewClientAuth::PrivateKeyJwt(jwks),
+                (AuthMethodArg::PrivateKeyJwt, None) => {
+                    return Err(CliError::Usage(
+                        "--auth-method private_key_jwt needs --jwks-file or --jwks-uri".into(),
+                    ));
+                }
+                (_, Some(_)) => {
+                    return Err(CliError::Usage(
+                        "--jwks-file and --jwks-uri are for --auth-method private_key_jwt".into(),
+                    ));
+                }
+                (_, None) => NewClientAuth::Secret(match (secret, secret_stdin) {
+                    (Some(s), _) => Some(SecretString::from(s)),
+                    (None, true) => Some(read_stdin_secret("client secret")?),
+                    (None, false) => None,
+                }),
             };
             // A secret the admin supplied is never printed: only a generated one, once.
-            let generated = secret.is_none();
+            let generated = matches!(auth, NewClientAuth::Secret(None));
             let spec = NewClient {
                 client_id: id,
                 scopes: scope,
                 default_scopes: default_scope,
-                audience,
-                secret,
+                audiences: audience,
+                auth,
             };
+            let server_audience = settings.default_audience();
             if sql {
-                let (record, secret) = provisioning::prepare_client(spec, &settings.argon2)?;
+                let (record, secret) =
+                    provisioning::prepare_client(spec, &settings.argon2, server_audience)?;
                 let backend = Backend::from_url(settings.database_url.expose_secret())
                     .map_or("sql", |b| b.name());
                 println!(
@@ -89,7 +174,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                     record.client_id,
                     client_insert_sql(&record, now)
                 );
-                if generated {
+                if let Some(secret) = secret.filter(|_| generated) {
                     eprintln!(
                         "client_secret for {}: {}",
                         record.client_id,
@@ -100,11 +185,15 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             }
             let store = open_store(settings).await?;
             let (client_id, secret) =
-                provisioning::create_client(&store, spec, &settings.argon2, now).await?;
-            print(&with_generated(
-                json!({"client_id": client_id}),
-                generated.then_some(&secret),
-            ));
+                provisioning::create_client(&store, spec, &settings.argon2, server_audience, now)
+                    .await?;
+            let out = match secret {
+                Some(_) => json!({"client_id": client_id}),
+                None => {
+                    json!({"client_id": client_id, "token_endpoint_auth_method": "private_key_jwt"})
+                }
+            };
+            print(&with_generated(out, secret.as_ref().filter(|_| generated)));
         }
         ClientCommand::RotateSecret {
             id,
@@ -136,6 +225,42 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             let store = open_store(settings).await?;
             let revoked = provisioning::revoke_previous_secrets(&store, &id, now).await?;
             print(&json!({"client_id": id, "previous_secrets_revoked": revoked}));
+        }
+        ClientCommand::SetJwks {
+            id,
+            jwks_file,
+            jwks_uri,
+        } => {
+            let jwks = jwks_arg(jwks_file.as_deref(), jwks_uri)?
+                .ok_or_else(|| CliError::Usage("give --jwks-file or --jwks-uri".into()))?;
+            let field = match &jwks {
+                ClientJwks::Inline(_) => "jwks",
+                ClientJwks::Uri(_) => "jwks_uri",
+            };
+            let store = open_store(settings).await?;
+            provisioning::set_client_jwks(&store, &id, jwks, now).await?;
+            print(&json!({"client_id": id, "updated": [field]}));
+        }
+        ClientCommand::Update {
+            id,
+            audience,
+            server_audience,
+        } => {
+            if audience.is_empty() && !server_audience {
+                return Err(CliError::Usage(
+                    "nothing to update: give --audience (repeatable) or --server-audience".into(),
+                ));
+            }
+            let store = open_store(settings).await?;
+            let own = settings.default_audience();
+            let audiences =
+                provisioning::set_client_audiences(&store, &id, audience, own, now).await?;
+            let shown = if audiences.is_empty() {
+                vec![own.to_owned()]
+            } else {
+                audiences
+            };
+            print(&json!({"client_id": id, "audiences": shown}));
         }
     }
     Ok(())

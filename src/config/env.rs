@@ -110,6 +110,9 @@ pub(super) const VARIABLES: &[(&str, Setter)] = &[
     ("TOLLGATE_KEY_ROTATION_DAYS", |s, v| {
         parse(&mut s.key_rotation_days, v)
     }),
+    ("TOLLGATE_CLIENT_ASSERTION_MAX_LIFETIME", |s, v| {
+        parse(&mut s.client_assertion_max_lifetime, v)
+    }),
     ("TOLLGATE_LOGIN_ALLOWED_ORIGINS", |s, v| {
         s.login_allowed_origins = Some(list(v));
         Ok(())

@@ -121,6 +121,8 @@ pub struct Settings {
     pub trusted_proxy_hops: usize,
     /// Rotate the signing key when the newest is this many days old (0: only by hand).
     pub key_rotation_days: u32,
+    /// The longest lifetime (`exp` − `iat`) of a client assertion accepted, in seconds.
+    pub client_assertion_max_lifetime: u64,
     pub argon2: Argon2Settings,
     pub widget_profiles: Vec<WidgetProfileConfig>,
     /// Origins whose pages may log a customer in from the browser (`/customer_authenticate`,
@@ -166,6 +168,7 @@ impl Default for Settings {
             redis_prefix: "tollgate".into(),
             trusted_proxy_hops: 0,
             key_rotation_days: 0,
+            client_assertion_max_lifetime: 3600,
             argon2: Argon2Settings::default(),
             widget_profiles: Vec::new(),
             login_allowed_origins: None,
@@ -260,6 +263,11 @@ impl Settings {
                 "spool_max_bytes must be at least 1024".into(),
             ));
         }
+        if !(10..=86_400).contains(&self.client_assertion_max_lifetime) {
+            return Err(ConfigError::Invalid(
+                "client_assertion_max_lifetime must be between 10 and 86400 seconds".into(),
+            ));
+        }
         if !(100..=600_000).contains(&self.body_timeout_ms) {
             return Err(ConfigError::Invalid(
                 "body_timeout_ms must be between 100 and 600000".into(),
@@ -327,6 +335,13 @@ impl Settings {
             per_pair: self.failures_per_minute,
             per_address: self.address_failures_per_minute,
             max_keys: self.limiter_max_keys,
+        }
+    }
+
+    pub fn assertion_policy(&self) -> crate::domain::client_assertion::AssertionPolicy {
+        crate::domain::client_assertion::AssertionPolicy {
+            max_lifetime_secs: i64::try_from(self.client_assertion_max_lifetime)
+                .unwrap_or(i64::MAX),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Client authentication at every endpoint that takes it (token, revocation, introspection):
 //! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1), through the credential
-//! cache when the same secret verified recently, else against the stored argon2id hash.
+//! cache when the same secret verified recently, else against the stored argon2id hash; or
+//! `private_key_jwt` (`client_assertion`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -8,13 +9,14 @@ use std::sync::{Arc, RwLock};
 use secrecy::ExposeSecret;
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::client_assertion::{self, Endpoint};
 use crate::domain::limits::Keys;
 use crate::domain::usage::Credential;
 use crate::domain::{Authority, Error};
 use crate::metrics::AuthFailure;
 use crate::security::hashing::bind;
-use crate::store::ClientRecord;
-use crate::wire::token_request::ClientCredentials;
+use crate::store::{ClientAuth, ClientRecord};
+use crate::wire::token_request::{ClientCredentials, SecretCredentials};
 
 /// The enabled clients, as of the last epoch the instance saw. A disabled (or deleted) client
 /// loses everything within the cache bound: it cannot authenticate, and its unexpired tokens
@@ -55,12 +57,35 @@ pub async fn client_is_active(auth: &Authority, client_id: &str) -> Result<bool,
         .is_some_and(|c| c.enabled))
 }
 
-/// Verifies the secret: from the credential cache when this very secret verified recently,
-/// else against the stored argon2id hash. An unknown client is verified against a dummy hash
-/// of the same cost, so it is answered like a wrong secret, in the same time.
+/// The client the request authenticates as, by the one method it used; a disabled client is
+/// refused once it proved who it is.
 pub async fn authenticate(
     auth: &Authority,
     creds: &ClientCredentials,
+    endpoint: Endpoint,
+    caller: &Caller,
+    now_millis: i64,
+) -> Result<ClientRecord, Error> {
+    match creds {
+        ClientCredentials::Secret(secret) => {
+            authenticate_secret(auth, secret, caller, now_millis).await
+        }
+        ClientCredentials::Assertion(assertion) => {
+            let client =
+                client_assertion::authenticate(auth, assertion, endpoint, caller, now_millis)
+                    .await?;
+            enabled(auth, client)
+        }
+    }
+}
+
+/// Verifies the secret: from the credential cache when this very secret verified recently,
+/// else against the stored argon2id hash. An unknown client, and a client without a secret
+/// (`private_key_jwt`), are verified against a dummy hash of the same cost, so they are
+/// answered like a wrong secret, in the same time.
+async fn authenticate_secret(
+    auth: &Authority,
+    creds: &SecretCredentials,
     caller: &Caller,
     now_millis: i64,
 ) -> Result<ClientRecord, Error> {
@@ -104,10 +129,14 @@ pub async fn authenticate(
         })?;
     let epoch = auth.freshness.epoch();
     let client = auth.store.client(id).await?;
-    let phc = client.as_ref().map(|c| c.secret_hash.clone());
-    let mut ok = auth.hasher.verify(phc, bind(id, secret)).await?;
+    let phc = client.as_ref().and_then(|c| match &c.auth {
+        ClientAuth::Secret { hash } => Some(hash.clone()),
+        ClientAuth::PrivateKeyJwt(_) => None,
+    });
+    let has_secret = phc.is_some();
+    let mut ok = auth.hasher.verify(phc, bind(id, secret)).await? && has_secret;
     let mut valid_until = None;
-    if !ok && client.is_some() {
+    if !ok && has_secret {
         // During a rotation the previous secret works until it expires. (A wrong secret for
         // a client mid-rotation costs one hash per previous secret more than an unknown one.)
         for (old, expires_at) in auth.store.previous_secrets(id, now_secs).await? {
@@ -119,7 +148,7 @@ pub async fn authenticate(
         }
     }
     match client {
-        Some(c) if ok => {
+        Some(c) if ok && has_secret => {
             let (f, s) = (&auth.freshness, secret.as_bytes());
             auth.clients
                 .remember(f, epoch, id, s, c.clone(), valid_until);

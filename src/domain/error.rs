@@ -23,6 +23,9 @@ pub enum Error {
     UnsupportedGrantType,
     #[error("invalid_scope: {0}")]
     InvalidScope(Cow<'static, str>),
+    /// RFC 8707 §2: a `resource` that is malformed or not among the client's audiences.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Cow<'static, str>),
 
     /// Customer login: unknown user and wrong password alike.
     #[error("invalid_credentials")]

@@ -1,11 +1,12 @@
-//! The client-credentials grant (RFC 6749 §4.4): authenticate the client, settle the scope,
-//! issue an RFC 9068 access token.
+//! The client-credentials grant (RFC 6749 §4.4): authenticate the client, settle the scope and
+//! the audience (RFC 8707), issue an RFC 9068 access token.
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::client_assertion::Endpoint;
 use crate::domain::client_auth::authenticate;
 use crate::domain::{Authority, Error};
 use crate::store::ClientRecord;
-use crate::types::ScopeSet;
+use crate::types::{Audience, ScopeSet};
 use crate::wire::token_request::TokenRequest;
 
 /// What the token endpoint answers with (RFC 6749 §5.1, plus `client_id` and `issued_at`).
@@ -24,15 +25,13 @@ pub async fn exchange(
     caller: &Caller,
     now_millis: i64,
 ) -> Result<TokenGrant, Error> {
-    let client = authenticate(auth, &req.credentials, caller, now_millis).await?;
+    let client = authenticate(auth, &req.credentials, Endpoint::Token, caller, now_millis).await?;
     let scope = settle_scope(&client, req.scope)?;
-    let client_id = req.credentials.client_id;
-    let issued = auth.tokens.issue_access_token(
-        &client_id,
-        client.audience.as_deref(),
-        &scope,
-        now_millis,
-    )?;
+    let audience = settle_audience(&client, req.resources, auth.tokens.default_audience())?;
+    let client_id = client.client_id;
+    let issued = auth
+        .tokens
+        .issue_access_token(&client_id, audience, &scope, now_millis)?;
     if auth.audit.every_token() {
         auth.audit
             .record(
@@ -84,6 +83,36 @@ fn settle_scope(client: &ClientRecord, requested: Option<ScopeSet>) -> Result<Sc
     }
 }
 
+/// RFC 8707 §2: each requested resource must be one the client may have a token for, and the
+/// token is for exactly those; without `resource`, for all of the client's audiences. A client
+/// without audiences of its own has the server's (`None`: the default). The audiences were
+/// checked to be absolute URIs (or the server's own) when granted, so a malformed resource,
+/// one with a fragment included, is never among them.
+fn settle_audience(
+    client: &ClientRecord,
+    requested: Vec<String>,
+    default_audience: &str,
+) -> Result<Option<Audience>, Error> {
+    let allowed = |r: &String| {
+        if client.audiences.is_empty() {
+            r == default_audience
+        } else {
+            client.audiences.contains(r)
+        }
+    };
+    if requested.is_empty() {
+        return Ok(Audience::from_list(client.audiences.clone()));
+    }
+    if requested.iter().all(allowed) {
+        Ok(Audience::from_list(requested))
+    } else {
+        // Not named: a resource is the client's own text, and may be any URI.
+        Err(Error::InvalidTarget(
+            "a requested resource is not among this client's audiences".into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,12 +121,39 @@ mod tests {
     fn client(allowed: &str, defaults: &str) -> ClientRecord {
         ClientRecord {
             client_id: ClientId::parse("c").unwrap(),
-            secret_hash: String::new(),
+            auth: crate::store::ClientAuth::Secret {
+                hash: String::new(),
+            },
             allowed_scopes: ScopeSet::parse(allowed).unwrap(),
             default_scopes: ScopeSet::parse(defaults).unwrap(),
-            audience: None,
+            audiences: Vec::new(),
             enabled: true,
         }
+    }
+
+    #[test]
+    fn audiences_are_the_requested_resources_or_all_of_the_clients() {
+        let mut c = client("a", "a");
+        let own = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(settle_audience(&c, vec![], "api").unwrap(), None);
+        assert_eq!(
+            settle_audience(&c, own(&["api"]), "api").unwrap(),
+            Some(Audience::One("api".into()))
+        );
+        assert!(settle_audience(&c, own(&["https://x"]), "api").is_err());
+        c.audiences = own(&["https://a", "https://b"]);
+        assert_eq!(
+            settle_audience(&c, vec![], "api").unwrap(),
+            Some(Audience::Many(own(&["https://a", "https://b"])))
+        );
+        assert_eq!(
+            settle_audience(&c, own(&["https://b"]), "api").unwrap(),
+            Some(Audience::One("https://b".into()))
+        );
+        assert!(matches!(
+            settle_audience(&c, own(&["https://b", "api"]), "api"),
+            Err(Error::InvalidTarget(_))
+        ));
     }
 
     #[test]

@@ -3,13 +3,16 @@
 
 pub mod audit;
 pub mod cache;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod customer_login;
 mod error;
 pub mod grant;
 pub mod limits;
 pub mod profile;
 pub mod provisioning;
+pub mod replay;
 pub mod revocation;
 pub mod usage;
 
@@ -41,10 +44,14 @@ pub struct Authority {
     pub usage: usage::Usage,
     pub metrics: crate::metrics::Metrics,
     pub limits: limits::Limiter,
+    /// `private_key_jwt` clients' keys, and the `jti`s their assertions used.
+    pub client_keys: client_keys::ClientKeys,
+    pub replay: replay::ReplayGuard,
+    pub assertion_policy: client_assertion::AssertionPolicy,
 }
 
 impl Authority {
-    /// Needs a running Tokio runtime: it starts the audit writer.
+    /// Needs a running Tokio runtime: it starts the audit writer and the `jti` writer.
     pub fn new(
         store: Store,
         hasher: Hasher,
@@ -57,6 +64,7 @@ impl Authority {
             audit: audit::Auditor::start(store.clone(), records.spool, records.audit_every_token),
             usage: usage::Usage::new(uuid::Uuid::new_v4().simple().to_string()),
             metrics: crate::metrics::Metrics::new(),
+            replay: replay::ReplayGuard::new(store.clone(), None, String::new()),
             store,
             hasher,
             tokens,
@@ -65,7 +73,22 @@ impl Authority {
             api_keys: CredentialCache::new()?,
             revocations: revocation::Revocations::default(),
             active_clients: client_auth::ActiveClients::default(),
+            client_keys: client_keys::ClientKeys::default(),
+            assertion_policy: client_assertion::AssertionPolicy::default(),
         })
+    }
+
+    /// Client assertions checked under `policy`, their `jti`s kept in Redis at `redis_url`
+    /// (under `redis_prefix`) when given, else in the database.
+    pub fn with_assertions(
+        mut self,
+        policy: client_assertion::AssertionPolicy,
+        redis_url: Option<String>,
+        redis_prefix: String,
+    ) -> Self {
+        self.assertion_policy = policy;
+        self.replay = replay::ReplayGuard::new(self.store.clone(), redis_url, redis_prefix);
+        self
     }
 
     /// One poll of the database: new revocations, and the cache epoch, which empties the
@@ -92,6 +115,7 @@ impl Authority {
                 if moved {
                     self.clients.clear();
                     self.api_keys.clear();
+                    self.client_keys.clear();
                     tracing::debug!(epoch, "credentials changed: caches emptied");
                     // Signing keys changing (a rotation) moves the epoch too.
                     if let Err(e) = self.tokens.reload(&self.store, now_secs).await {

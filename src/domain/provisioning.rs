@@ -5,24 +5,43 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::Error;
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::client_keys::check_jwks_uri;
+use crate::security::client_keys::ClientKeySet;
 use crate::security::hashing::{Argon2Settings, bind, hash_now};
-use crate::store::{ApiKeyRecord, ClientRecord, CustomerRecord, Store};
-use crate::types::{ApiKey, ClientId, CustomerId, ScopeSet, Username, generate_secret};
+use crate::store::{ApiKeyRecord, ClientAuth, ClientJwks, ClientRecord, CustomerRecord, Store};
+use crate::types::{
+    ApiKey, ClientId, CustomerId, ScopeSet, Username, generate_secret, is_absolute_uri,
+};
 
 pub struct NewClient {
     pub client_id: String,
     pub scopes: String,
     /// `None`: the same as `scopes`.
     pub default_scopes: Option<String>,
-    pub audience: Option<String>,
-    pub secret: Option<SecretString>,
+    /// The audiences its tokens may be for; empty: the server's own.
+    pub audiences: Vec<String>,
+    pub auth: NewClientAuth,
 }
 
+/// How a new client will authenticate.
+pub enum NewClientAuth {
+    /// `client_secret_basic` / `client_secret_post`: this secret, or a generated one.
+    Secret(Option<SecretString>),
+    /// `private_key_jwt`: its public keys, or where they are published.
+    PrivateKeyJwt(ClientJwks),
+}
+
+/// What `prepare_client` made: the record, and the secret to hand over once (none for a
+/// key-based client).
+pub type PreparedClient = (ClientRecord, Option<SecretString>);
+
 /// Validates the request and hashes the secret, without touching the database.
+/// `server_audience` is `TOLLGATE_AUDIENCE`, the one audience that need not be a URI.
 pub fn prepare_client(
     spec: NewClient,
     argon2: &Argon2Settings,
-) -> Result<(ClientRecord, SecretString), Error> {
+    server_audience: &str,
+) -> Result<PreparedClient, Error> {
     let id = ClientId::parse(&spec.client_id).map_err(Error::invalid_request)?;
     let allowed = ScopeSet::parse(&spec.scopes).map_err(|m| Error::InvalidScope(m.into()))?;
     let defaults = match &spec.default_scopes {
@@ -34,18 +53,60 @@ pub fn prepare_client(
             "default scopes must be among the allowed scopes".into(),
         ));
     }
-    let (secret, hash) = client_secret(&id, spec.secret, argon2)?;
+    let audiences = check_audiences(spec.audiences, server_audience)?;
+    let (auth, secret) = match spec.auth {
+        NewClientAuth::Secret(given) => {
+            let (secret, hash) = client_secret(&id, given, argon2)?;
+            (ClientAuth::Secret { hash }, Some(secret))
+        }
+        NewClientAuth::PrivateKeyJwt(jwks) => (ClientAuth::PrivateKeyJwt(check_jwks(jwks)?), None),
+    };
     Ok((
         ClientRecord {
             client_id: id,
-            secret_hash: hash,
+            auth,
             allowed_scopes: allowed,
             default_scopes: defaults,
-            audience: spec.audience,
+            audiences,
             enabled: true,
         },
         secret,
     ))
+}
+
+/// RFC 8707 §2 resources are absolute URIs; the server's own audience is allowed whatever its
+/// form. Repeats are dropped.
+pub fn check_audiences(given: Vec<String>, server_audience: &str) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::with_capacity(given.len());
+    for aud in given {
+        let aud = aud.trim().to_owned();
+        if aud != server_audience && !is_absolute_uri(&aud) {
+            return Err(Error::invalid_request(format!(
+                "audience {aud:?} is neither an absolute URI (RFC 8707 section 2) nor the \
+                 server's audience {server_audience:?}"
+            )));
+        }
+        if aud.contains(char::is_whitespace) {
+            return Err(Error::invalid_request("an audience may not contain spaces"));
+        }
+        if !out.contains(&aud) {
+            out.push(aud);
+        }
+    }
+    Ok(out)
+}
+
+/// A JWK Set checked key by key (the error names the key and the problem), or a `jwks_uri`
+/// tollgate will fetch. The stored set is the admin's text, once it parsed.
+pub fn check_jwks(jwks: ClientJwks) -> Result<ClientJwks, Error> {
+    match &jwks {
+        ClientJwks::Inline(json) => {
+            ClientKeySet::parse(json)
+                .map_err(|why| Error::invalid_request(format!("JWK Set refused: {why}")))?;
+        }
+        ClientJwks::Uri(uri) => check_jwks_uri(uri).map_err(Error::invalid_request)?,
+    }
+    Ok(jwks)
 }
 
 /// The admin's secret (at least 16 characters) or a generated one, and its hash bound to `id`.
@@ -71,16 +132,71 @@ pub async fn create_client(
     store: &Store,
     spec: NewClient,
     argon2: &Argon2Settings,
+    server_audience: &str,
     now: i64,
-) -> Result<(String, SecretString), Error> {
-    let (record, secret) = prepare_client(spec, argon2)?;
+) -> Result<(String, Option<SecretString>), Error> {
+    let (record, secret) = prepare_client(spec, argon2, server_audience)?;
     store.insert_client(&record, now).await?;
+    let method = match record.auth {
+        ClientAuth::Secret { .. } => "client_secret",
+        ClientAuth::PrivateKeyJwt(_) => "private_key_jwt",
+    };
     AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
         .client(record.client_id.as_str())
-        .detail(format!("scopes={}", record.allowed_scopes))
+        .detail(format!("scopes={} auth={method}", record.allowed_scopes))
         .write_now(store)
         .await?;
     Ok((record.client_id.to_string(), secret))
+}
+
+/// Replaces a key-based client's keys (`tollgate client set-jwks`); every instance uses the
+/// new set within the cache bound, so a partner adds its next key, switches, then drops the old
+/// one without downtime.
+pub async fn set_client_jwks(
+    store: &Store,
+    client_id: &str,
+    jwks: ClientJwks,
+    now: i64,
+) -> Result<(), Error> {
+    let jwks = check_jwks(jwks)?;
+    if !store.set_client_jwks(client_id, &jwks, now).await? {
+        return Err(Error::invalid_request(format!(
+            "no client {client_id} that authenticates with private_key_jwt"
+        )));
+    }
+    let what = match &jwks {
+        ClientJwks::Inline(_) => "jwks replaced",
+        ClientJwks::Uri(_) => "jwks_uri replaced",
+    };
+    AuditEvent::new(AuditKind::ClientUpdated, &Caller::cli(), now * 1000)
+        .client(client_id)
+        .detail(what.into())
+        .write_now(store)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a client's audiences (`tollgate client update --audience …`); empty: the server's.
+pub async fn set_client_audiences(
+    store: &Store,
+    client_id: &str,
+    audiences: Vec<String>,
+    server_audience: &str,
+    now: i64,
+) -> Result<Vec<String>, Error> {
+    let audiences = check_audiences(audiences, server_audience)?;
+    if !store
+        .set_client_audiences(client_id, &audiences, now)
+        .await?
+    {
+        return Err(Error::invalid_request(format!("no client {client_id}")));
+    }
+    AuditEvent::new(AuditKind::ClientUpdated, &Caller::cli(), now * 1000)
+        .client(client_id)
+        .detail(format!("audiences={}", audiences.join(" ")))
+        .write_now(store)
+        .await?;
+    Ok(audiences)
 }
 
 pub async fn create_api_key(
@@ -126,7 +242,9 @@ pub async fn rotate_client_secret(
         .rotate_client_secret(id.as_str(), &hash, until, now)
         .await?
     {
-        return Err(Error::invalid_request(format!("no client {id}")));
+        return Err(Error::invalid_request(format!(
+            "no client {id} that authenticates with a secret"
+        )));
     }
     AuditEvent::new(AuditKind::SecretRotated, &Caller::cli(), now * 1000)
         .client(id.as_str())

@@ -11,6 +11,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::client_assertion::Endpoint;
 use crate::domain::client_auth::{authenticate, client_is_active};
 use crate::domain::{Authority, Error};
 use crate::security::tokens::AccessClaims;
@@ -75,7 +76,8 @@ pub async fn revoke(
     caller: &Caller,
     now_secs: i64,
 ) -> Result<(), Error> {
-    let client = authenticate(auth, &req.credentials, caller, now_secs * 1000).await?;
+    let creds = &req.credentials;
+    let client = authenticate(auth, creds, Endpoint::Revocation, caller, now_secs * 1000).await?;
     let Ok(claims) = auth.tokens.inspect_access_token(&req.token, now_secs) else {
         return Ok(());
     };
@@ -106,7 +108,15 @@ pub async fn introspect(
     caller: &Caller,
     now_secs: i64,
 ) -> Result<Option<AccessClaims>, Error> {
-    let client = authenticate(auth, &req.credentials, caller, now_secs * 1000).await?;
+    let creds = &req.credentials;
+    let client = authenticate(
+        auth,
+        creds,
+        Endpoint::Introspection,
+        caller,
+        now_secs * 1000,
+    )
+    .await?;
     if !client.allowed_scopes.contains(INTROSPECT_SCOPE) {
         return Err(Error::AccessDenied("this client may not introspect tokens"));
     }

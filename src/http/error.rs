@@ -81,6 +81,7 @@ fn map(e: &Error) -> Mapped {
             "only grant_type=client_credentials is supported".into(),
         ),
         E::InvalidScope(d) => m(StatusCode::BAD_REQUEST, "invalid_scope", d.to_string()),
+        E::InvalidTarget(d) => m(StatusCode::BAD_REQUEST, "invalid_target", d.to_string()),
         E::InvalidCredentials => m(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -301,6 +302,11 @@ mod tests {
                 400,
                 "invalid_scope",
             ),
+            (
+                Error::InvalidTarget(Cow::Borrowed("x")),
+                400,
+                "invalid_target",
+            ),
             (Error::InvalidToken("x"), 401, "invalid_token"),
             (
                 Error::InsufficientScope("profile:read"),
@@ -340,6 +346,7 @@ mod tests {
             Error::UnauthorizedClient(leaked),
             Error::UnsupportedGrantType,
             Error::InvalidScope(Cow::Owned(hostile.clone())),
+            Error::InvalidTarget(Cow::Owned(hostile.clone())),
             Error::InvalidCredentials,
             Error::MissingToken,
             Error::InvalidToken(leaked),

@@ -1,7 +1,10 @@
 //! The cryptography tollgate relies on: argon2id hashing of stored secrets, the signing keys
-//! and their rotation, and the JWTs signed with them. Knows nothing of HTTP or of the OAuth
-//! flows that use it; keys are kept in the store.
+//! and their rotation, the JWTs signed with them, and the clients' own keys and assertions
+//! (`private_key_jwt`). Knows nothing of HTTP or of the OAuth flows that use it; keys are kept
+//! in the store.
 
+pub mod client_assertion;
+pub mod client_keys;
 pub mod hashing;
 pub mod keys;
 pub mod tokens;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::security::KeyError;
 use crate::security::keys::{self, Alg, KeySet, MasterKey, TokenType};
 use crate::store::Store;
-use crate::types::{ClientId, CustomerId, ScopeSet};
+use crate::types::{Audience, ClientId, CustomerId, ScopeSet};
 
 /// Why a token was refused: a short fixed text, safe to show the client (RFC 6750 §3
 /// `error_description`).
@@ -27,7 +27,8 @@ pub struct AccessClaims {
     pub iss: String,
     pub sub: String,
     pub client_id: String,
-    pub aud: String,
+    /// One audience as a string, several as an array (RFC 8707 §2: the requested resources).
+    pub aud: Audience,
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
@@ -164,10 +165,11 @@ impl TokenService {
         &self.default_audience
     }
 
+    /// An RFC 9068 access token for `audience` (`None`: the server's default audience).
     pub fn issue_access_token(
         &self,
         client_id: &ClientId,
-        audience: Option<&str>,
+        audience: Option<Audience>,
         scope: &ScopeSet,
         now_millis: i64,
     ) -> Result<Issued, KeyError> {
@@ -176,7 +178,7 @@ impl TokenService {
             iss: self.issuer.clone(),
             sub: client_id.to_string(),
             client_id: client_id.to_string(),
-            aud: audience.unwrap_or(&self.default_audience).to_owned(),
+            aud: audience.unwrap_or_else(|| Audience::One(self.default_audience.clone())),
             iat,
             exp: iat + ttl_i64(self.access_ttl),
             jti: uuid::Uuid::new_v4().to_string(),
@@ -263,7 +265,8 @@ impl TokenService {
             .map_err(|_| "the visitor cookie is malformed")
     }
 
-    /// RFC 9068 §4 validation of an access token meant for this server's own APIs.
+    /// RFC 9068 §4 validation of an access token meant for this server's own APIs: its `aud`
+    /// (a string, or an array) must contain the server's audience.
     pub fn verify_access_token(
         &self,
         token: &str,
@@ -344,7 +347,9 @@ impl TokenService {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::InvalidSignature => "the token's signature is invalid",
-                ErrorKind::InvalidAudience => "the token is not meant for this audience",
+                ErrorKind::InvalidAudience => {
+                    "the token's aud does not include the audience this API requires"
+                }
                 ErrorKind::InvalidIssuer => "the token was issued by someone else",
                 ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
                 _ => "the token is malformed",

@@ -1,4 +1,5 @@
-//! `clients` and `previous_client_secrets`: partner clients of the client-credentials grant.
+//! `clients` and `previous_client_secrets`: partner clients of the client-credentials grant,
+//! with their authentication method, keys and audiences.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -9,12 +10,50 @@ use crate::types::{ClientId, ScopeSet};
 #[derive(Debug, Clone)]
 pub struct ClientRecord {
     pub client_id: ClientId,
-    /// argon2id PHC string of the secret, bound to the client id.
-    pub secret_hash: String,
+    pub auth: ClientAuth,
     pub allowed_scopes: ScopeSet,
     pub default_scopes: ScopeSet,
-    pub audience: Option<String>,
+    /// The audiences its tokens may be for (RFC 8707); empty: the server's default audience.
+    pub audiences: Vec<String>,
     pub enabled: bool,
+}
+
+/// How a client proves who it is: one method per client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_basic` or `client_secret_post`: the argon2id PHC string of the secret,
+    /// bound to the client id.
+    Secret { hash: String },
+    /// `private_key_jwt` (RFC 7523 §2.2): the client's public keys, or where to fetch them.
+    PrivateKeyJwt(ClientJwks),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientJwks {
+    /// An RFC 7517 JWK Set, as JSON text (checked by the CLI before it was stored).
+    Inline(String),
+    /// A URL serving it.
+    Uri(String),
+}
+
+impl ClientAuth {
+    /// The `auth_method` column's value.
+    fn method(&self) -> &'static str {
+        match self {
+            Self::Secret { .. } => "client_secret",
+            Self::PrivateKeyJwt(_) => "private_key_jwt",
+        }
+    }
+
+    /// `secret_hash`, `jwks`, `jwks_uri`. A key-based client has no secret: its hash column is
+    /// empty, which no argon2 verification accepts.
+    fn columns(&self) -> (&str, Option<&str>, Option<&str>) {
+        match self {
+            Self::Secret { hash } => (hash, None, None),
+            Self::PrivateKeyJwt(ClientJwks::Inline(jwks)) => ("", Some(jwks), None),
+            Self::PrivateKeyJwt(ClientJwks::Uri(uri)) => ("", None, Some(uri)),
+        }
+    }
 }
 
 fn scopes(row: &AnyRow, column: &str) -> Result<ScopeSet, StoreError> {
@@ -22,27 +61,60 @@ fn scopes(row: &AnyRow, column: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(&raw).map_err(|why| malformed("clients", column, why))
 }
 
+/// Audiences are stored space-delimited: they are absolute URIs (or the server's own audience
+/// name), which never contain a space.
+pub fn audiences_column(audiences: &[String]) -> Option<String> {
+    (!audiences.is_empty()).then(|| audiences.join(" "))
+}
+
 impl ClientRecord {
     fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
         let id: String = r.try_get("client_id")?;
+        let method: String = r.try_get("auth_method")?;
+        let jwks: Option<String> = r.try_get("jwks")?;
+        let jwks_uri: Option<String> = r.try_get("jwks_uri")?;
+        let auth = match (method.as_str(), jwks, jwks_uri) {
+            ("client_secret", _, _) => ClientAuth::Secret {
+                hash: r.try_get("secret_hash")?,
+            },
+            ("private_key_jwt", Some(jwks), None) => {
+                ClientAuth::PrivateKeyJwt(ClientJwks::Inline(jwks))
+            }
+            ("private_key_jwt", None, Some(uri)) => ClientAuth::PrivateKeyJwt(ClientJwks::Uri(uri)),
+            ("private_key_jwt", ..) => {
+                return Err(malformed(
+                    "clients",
+                    "jwks",
+                    "needs jwks or jwks_uri, not both",
+                ));
+            }
+            _ => return Err(malformed("clients", "auth_method", "unknown method")),
+        };
+        let audience: Option<String> = r.try_get("audience")?;
         Ok(Self {
             client_id: ClientId::parse(&id)
                 .map_err(|why| malformed("clients", "client_id", why))?,
-            secret_hash: r.try_get("secret_hash")?,
+            auth,
             allowed_scopes: scopes(r, "allowed_scopes")?,
             default_scopes: scopes(r, "default_scopes")?,
-            audience: r.try_get("audience")?,
+            audiences: audience
+                .iter()
+                .flat_map(|a| a.split_ascii_whitespace())
+                .map(str::to_owned)
+                .collect(),
             enabled: r.try_get::<i64, _>("enabled")? != 0,
         })
     }
 }
 
+const CLIENT_COLUMNS: &str = "client_id, secret_hash, allowed_scopes, default_scopes, audience, \
+                              enabled, auth_method, jwks, jwks_uri";
+
 impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT client_id, secret_hash, allowed_scopes, default_scopes, audience, enabled \
-             FROM clients WHERE client_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
+        ))
         .bind(client_id)
         .fetch_optional(&self.pool)
         .await
@@ -51,21 +123,71 @@ impl Store {
     }
 
     pub async fn insert_client(&self, c: &ClientRecord, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, allowed_scopes, default_scopes, \
-             audience, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
+        let (hash, jwks, jwks_uri) = c.auth.columns();
+        sqlx::query(&format!(
+            "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
+        ))
         .bind(c.client_id.as_str())
-        .bind(&c.secret_hash)
+        .bind(hash)
         .bind(c.allowed_scopes.to_string())
         .bind(c.default_scopes.to_string())
-        .bind(&c.audience)
+        .bind(audiences_column(&c.audiences))
         .bind(i64::from(c.enabled))
+        .bind(c.auth.method())
+        .bind(jwks)
+        .bind(jwks_uri)
         .bind(now)
         .execute(&self.pool)
         .await
         .map_err(|e| self.note(e))?;
         Ok(())
+    }
+
+    /// Replaces a key-based client's public keys (a JWK Set, or the URL serving one). `false`
+    /// when there is no such client, or it authenticates with a secret. The UPDATE moves the
+    /// cache epoch, so every instance uses the new keys within the cache bound.
+    pub async fn set_client_jwks(
+        &self,
+        client_id: &str,
+        jwks: &ClientJwks,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (jwks, uri) = match jwks {
+            ClientJwks::Inline(j) => (Some(j.as_str()), None),
+            ClientJwks::Uri(u) => (None, Some(u.as_str())),
+        };
+        let done = sqlx::query(
+            "UPDATE clients SET jwks = $2, jwks_uri = $3, updated_at = $4 \
+             WHERE client_id = $1 AND auth_method = 'private_key_jwt'",
+        )
+        .bind(client_id)
+        .bind(jwks)
+        .bind(uri)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.note(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces a client's audiences (empty: the server's default). `false` when there is no
+    /// such client.
+    pub async fn set_client_audiences(
+        &self,
+        client_id: &str,
+        audiences: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE clients SET audience = $2, updated_at = $3 WHERE client_id = $1")
+                .bind(client_id)
+                .bind(audiences_column(audiences))
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.note(e))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Unexpired previous secrets of a client: (PHC hash, expires_at).
@@ -90,7 +212,7 @@ impl Store {
     }
 
     /// Makes `new_hash` the client's secret; the current one stays valid until
-    /// `old_valid_until`. `false` when there is no such client.
+    /// `old_valid_until`. `false` when there is no such client with a secret.
     pub async fn rotate_client_secret(
         &self,
         client_id: &str,
@@ -101,7 +223,8 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
         let inserted = sqlx::query(
             "INSERT INTO previous_client_secrets (client_id, secret_hash, expires_at, created_at) \
-             SELECT client_id, secret_hash, $2, $3 FROM clients WHERE client_id = $1",
+             SELECT client_id, secret_hash, $2, $3 FROM clients \
+             WHERE client_id = $1 AND auth_method = 'client_secret'",
         )
         .bind(client_id)
         .bind(old_valid_until)
@@ -161,14 +284,18 @@ impl Store {
 /// for an admin's provisioning migration. The statement is plain SQL that PostgreSQL and
 /// SQLite read alike; values are quoted by `sql_literal`.
 pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
+    let (hash, jwks, jwks_uri) = c.auth.columns();
     format!(
-        "INSERT INTO clients (client_id, secret_hash, allowed_scopes, default_scopes, audience, \
-         enabled, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {now}, {now})",
+        "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) VALUES ({}, {}, {}, {}, \
+         {}, {}, {}, {}, {}, {now}, {now})",
         sql_literal(Some(c.client_id.as_str())),
-        sql_literal(Some(&c.secret_hash)),
+        sql_literal(Some(hash)),
         sql_literal(Some(&c.allowed_scopes.to_string())),
         sql_literal(Some(&c.default_scopes.to_string())),
-        sql_literal(c.audience.as_deref()),
+        sql_literal(audiences_column(&c.audiences).as_deref()),
         i64::from(c.enabled),
+        sql_literal(Some(c.auth.method())),
+        sql_literal(jwks),
+        sql_literal(jwks_uri),
     )
 }

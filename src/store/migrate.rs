@@ -35,6 +35,8 @@ const POSTGRES: &[(&str, &str)] = migrations!("postgres":
     "0005_previous_client_secrets",
     "0006_signing_key_schedule",
     "0007_client_insert_epoch",
+    "0008_client_auth_methods",
+    "0009_client_assertion_jtis",
     "0010_widget_keys",
     "0030_usage",
 );
@@ -46,6 +48,8 @@ const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0005_previous_client_secrets",
     "0006_signing_key_schedule",
     "0007_client_insert_epoch",
+    "0008_client_auth_methods",
+    "0009_client_assertion_jtis",
     "0010_widget_keys",
     "0030_usage",
 );

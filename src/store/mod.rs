@@ -11,6 +11,7 @@
 //! from them.
 
 pub mod api_keys;
+mod assertion_jtis;
 pub mod audit;
 pub mod clients;
 pub mod customers;
@@ -33,7 +34,7 @@ use recycle::Recycler;
 
 pub use api_keys::ApiKeyRecord;
 pub use audit::{AuditEvent, AuditRow};
-pub use clients::{ClientRecord, client_insert_sql};
+pub use clients::{ClientAuth, ClientJwks, ClientRecord, client_insert_sql};
 pub use customers::{CustomerLogin, CustomerRecord, Profile};
 pub use error::StoreError;
 pub use keys::StoredKey;

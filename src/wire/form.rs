@@ -24,11 +24,13 @@ pub fn decode_component(raw: &[u8]) -> Result<String, &'static str> {
 }
 
 /// Every parameter tollgate reads from a form or a query string, on any endpoint.
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 11] = [
     "grant_type",
     "scope",
     "client_id",
     "client_secret",
+    "client_assertion_type",
+    "client_assertion",
     "token",
     "token_type_hint",
     "username",
@@ -36,16 +38,23 @@ const KNOWN: [&str; 9] = [
     "session",
 ];
 
+/// Parameters an extension lets a request repeat: RFC 8707 §2, "multiple resource parameters
+/// MAY be used to indicate that the requested token is intended to be used at multiple
+/// resources".
+const REPEATABLE: [&str; 1] = ["resource"];
+
 /// Parameters of a form. Parameters with an empty value are dropped: RFC 6749 §3.1 says they
 /// "MUST be treated as if they were omitted". A parameter tollgate reads may come at most once
-/// (§3.2: "MUST NOT be included more than once"); any other is ignored, repeated or not (§3.2:
-/// "MUST ignore unrecognized request parameters").
+/// (§3.2: "MUST NOT be included more than once") unless an extension says otherwise
+/// (`REPEATABLE`); any other is ignored, repeated or not (§3.2: "MUST ignore unrecognized
+/// request parameters").
 #[derive(Debug, Default)]
-pub struct Form(HashMap<String, String>);
+pub struct Form(HashMap<String, String>, HashMap<String, Vec<String>>);
 
 impl Form {
     pub fn parse(body: &[u8]) -> Result<Self, Cow<'static, str>> {
         let mut map = HashMap::new();
+        let mut repeatable: HashMap<String, Vec<String>> = HashMap::new();
         for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -54,6 +63,10 @@ impl Form {
             let name = decode_component(name)?;
             let value = decode_component(value)?;
             if value.is_empty() {
+                continue;
+            }
+            if REPEATABLE.contains(&name.as_str()) {
+                repeatable.entry(name).or_default().push(value);
                 continue;
             }
             if map.contains_key(&name) {
@@ -65,7 +78,12 @@ impl Form {
             }
             map.insert(name, value);
         }
-        Ok(Self(map))
+        Ok(Self(map, repeatable))
+    }
+
+    /// Every value of a repeatable parameter, in request order.
+    pub fn take_all(&mut self, name: &str) -> Vec<String> {
+        self.1.remove(name).unwrap_or_default()
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -77,7 +95,7 @@ impl Form {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.0.contains_key(name) || self.1.contains_key(name)
     }
 }
 
@@ -129,6 +147,14 @@ mod tests {
             Some("s"),
             "an unrecognised parameter is ignored"
         );
+    }
+
+    #[test]
+    fn resource_may_repeat() {
+        let mut f =
+            Form::parse(b"resource=https%3A%2F%2Fa&scope=s&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(f.take_all("resource"), ["https://a", "https://b"]);
+        assert!(f.take_all("resource").is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Parsing a token request (RFC 6749 §4.4.2) with its client authentication (§2.3.1) into a
-//! typed value, and the revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1) requests
-//! authenticated the same way.
+//! Parsing a token request (RFC 6749 §4.4.2, with RFC 8707 `resource`s) with its client
+//! authentication (RFC 6749 §2.3.1 secrets, RFC 7523 §2.2 assertions) into a typed value, and
+//! the revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1) requests authenticated the
+//! same way.
 
 use secrecy::SecretString;
 use utoipa::ToSchema;
@@ -10,6 +11,9 @@ use crate::wire::Error;
 use crate::wire::basic::parse_basic;
 use crate::wire::form::{Form, media_type_is};
 
+/// RFC 7523 §2.2: the only `client_assertion_type` tollgate accepts.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     /// `client_secret_basic`: HTTP Basic with the form-encoded id and secret.
@@ -18,10 +22,35 @@ pub enum AuthMethod {
     Post,
 }
 
-pub struct ClientCredentials {
+/// How the caller authenticates: one method per request (RFC 6749 §2.3.1).
+pub enum ClientCredentials {
+    Secret(SecretCredentials),
+    /// `private_key_jwt` (RFC 7523 §2.2).
+    Assertion(ClientAssertion),
+}
+
+pub struct SecretCredentials {
     pub client_id: ClientId,
     pub secret: SecretString,
     pub method: AuthMethod,
+}
+
+/// A client assertion as received; nothing in it is checked yet.
+pub struct ClientAssertion {
+    /// RFC 7521 §4.2: `client_id` is optional beside an assertion; when sent, it must name
+    /// the assertion's subject.
+    pub client_id: Option<ClientId>,
+    pub jwt: String,
+}
+
+impl ClientCredentials {
+    /// The client the caller claims to be, when the request names it outside an assertion.
+    pub fn claimed_id(&self) -> Option<&ClientId> {
+        match self {
+            Self::Secret(s) => Some(&s.client_id),
+            Self::Assertion(a) => a.client_id.as_ref(),
+        }
+    }
 }
 
 /// A well-formed client-credentials request. The only grant tollgate serves, so the type is
@@ -30,6 +59,9 @@ pub struct TokenRequest {
     pub credentials: ClientCredentials,
     /// `None`: the client's default scopes (RFC 6749 §3.3).
     pub scope: Option<ScopeSet>,
+    /// RFC 8707 §2 resource indicators, each an absolute URI, without repeats; empty: every
+    /// audience of the client.
+    pub resources: Vec<String>,
 }
 
 /// A revocation or introspection request: the caller's credentials and the token in question.
@@ -67,6 +99,15 @@ pub struct TokenForm {
     /// For `client_secret_post` (empty counts as absent).
     #[schema(nullable = false)]
     pub client_secret: Option<String>,
+    /// For `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    #[schema(nullable = false)]
+    pub client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: a JWT signed with one of the client's keys (RFC 7523 §2.2).
+    #[schema(nullable = false)]
+    pub client_assertion: Option<String>,
+    /// RFC 8707 resource indicators: absolute URIs among the client's audiences; may repeat.
+    #[schema(nullable = false)]
+    pub resource: Option<Vec<String>>,
 }
 
 /// The form fields of a revocation or introspection request (other parameters are ignored).
@@ -85,6 +126,12 @@ pub struct TokenOperationForm {
     /// For `client_secret_post` (empty counts as absent).
     #[schema(nullable = false)]
     pub client_secret: Option<String>,
+    /// For `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    #[schema(nullable = false)]
+    pub client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: a JWT signed with one of the client's keys (RFC 7523 §2.2).
+    #[schema(nullable = false)]
+    pub client_assertion: Option<String>,
 }
 
 /// The body of a form request, after the media-type check.
@@ -103,7 +150,10 @@ pub fn parse(raw: &RawTokenRequest<'_>) -> Result<TokenRequest, Error> {
         "the body must be application/x-www-form-urlencoded (RFC 6749 section 4.4.2)",
     )?;
     // RFC 6749 §2.3.1: credentials "MUST NOT be included in the request URI".
-    if query.contains("client_secret") || query.contains("client_id") {
+    if ["client_secret", "client_id", "client_assertion"]
+        .iter()
+        .any(|p| query.contains(p))
+    {
         return Err(Error::invalid_request(
             "client credentials must not be sent in the URL (RFC 6749 section 2.3.1)",
         ));
@@ -113,6 +163,9 @@ pub fn parse(raw: &RawTokenRequest<'_>) -> Result<TokenRequest, Error> {
         scope: body.take("scope"),
         client_id: body.take("client_id"),
         client_secret: body.take("client_secret"),
+        client_assertion_type: body.take("client_assertion_type"),
+        client_assertion: body.take("client_assertion"),
+        resource: Some(body.take_all("resource")),
     };
     // Some partner platforms put grant_type in the query string; accept it there, once.
     let grant_type = match (form.grant_type, query.get("grant_type")) {
@@ -130,13 +183,40 @@ pub fn parse(raw: &RawTokenRequest<'_>) -> Result<TokenRequest, Error> {
         Some(s) => Some(ScopeSet::parse(&s).map_err(|m| Error::InvalidScope(m.into()))?),
         None => None,
     };
-    let credentials = client_credentials(raw.authorization, form.client_id, form.client_secret)?;
-    Ok(TokenRequest { credentials, scope })
+    let resources = resources(form.resource.unwrap_or_default());
+    let mut fields = BodyCredentials {
+        client_id: form.client_id,
+        client_secret: form.client_secret,
+        assertion_type: form.client_assertion_type,
+        assertion: form.client_assertion,
+    };
+    let credentials = client_credentials(raw.authorization, &mut fields)?;
+    Ok(TokenRequest {
+        credentials,
+        scope,
+        resources,
+    })
+}
+
+/// RFC 8707 §2 resources, in request order, a repeat dropped (it adds nothing). Whether each
+/// is acceptable (an absolute URI among the client's audiences, or the server's own audience,
+/// which need not be a URI) is the domain's to say: `invalid_target` either way.
+fn resources(raw: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for r in raw {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 pub fn parse_token_operation(raw: &RawTokenRequest<'_>) -> Result<TokenOperation, Error> {
     let (mut body, query) = form_body(raw, "the body must be application/x-www-form-urlencoded")?;
-    if query.contains("client_secret") || query.contains("token") {
+    if ["client_secret", "client_assertion", "token"]
+        .iter()
+        .any(|p| query.contains(p))
+    {
         return Err(Error::invalid_request(
             "credentials and tokens must not be sent in the URL",
         ));
@@ -146,48 +226,94 @@ pub fn parse_token_operation(raw: &RawTokenRequest<'_>) -> Result<TokenOperation
         token_type_hint: body.take("token_type_hint"),
         client_id: body.take("client_id"),
         client_secret: body.take("client_secret"),
+        client_assertion_type: body.take("client_assertion_type"),
+        client_assertion: body.take("client_assertion"),
     };
     let token = form
         .token
         .ok_or_else(|| Error::invalid_request("token is required"))?;
-    let credentials = client_credentials(raw.authorization, form.client_id, form.client_secret)?;
+    let mut fields = BodyCredentials {
+        client_id: form.client_id,
+        client_secret: form.client_secret,
+        assertion_type: form.client_assertion_type,
+        assertion: form.client_assertion,
+    };
+    let credentials = client_credentials(raw.authorization, &mut fields)?;
     Ok(TokenOperation { credentials, token })
+}
+
+/// The client-authentication fields of a form body.
+struct BodyCredentials {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    assertion_type: Option<String>,
+    assertion: Option<String>,
 }
 
 fn client_credentials(
     authorization: Option<&str>,
-    body_id: Option<String>,
-    body_secret: Option<String>,
+    body: &mut BodyCredentials,
 ) -> Result<ClientCredentials, Error> {
+    if body.assertion.is_some() || body.assertion_type.is_some() {
+        return assertion_credentials(authorization, body);
+    }
     match authorization {
         Some(header) => {
             let (id, secret) = parse_basic(header)?;
             // §2.3.1: "The client MUST NOT use more than one authentication method".
-            if body_secret.is_some() {
+            if body.client_secret.is_some() {
                 return Err(Error::invalid_request(
                     "use either HTTP Basic or client_secret in the body, not both",
                 ));
             }
-            if body_id.is_some_and(|b| b != id.as_str()) {
+            if body.client_id.take().is_some_and(|b| b != id.as_str()) {
                 return Err(Error::invalid_request(
                     "client_id in the body differs from the one in the Authorization header",
                 ));
             }
-            Ok(ClientCredentials {
+            Ok(ClientCredentials::Secret(SecretCredentials {
                 client_id: id,
                 secret,
                 method: AuthMethod::Basic,
-            })
+            }))
         }
-        None => match (body_id, body_secret) {
-            (Some(id), Some(secret)) => Ok(ClientCredentials {
+        None => match (body.client_id.take(), body.client_secret.take()) {
+            (Some(id), Some(secret)) => Ok(ClientCredentials::Secret(SecretCredentials {
                 client_id: ClientId::parse(&id).map_err(Error::invalid_request)?,
                 secret: SecretString::from(secret),
                 method: AuthMethod::Post,
-            }),
+            })),
             // No (complete) client authentication: §5.2 invalid_client.
             _ => Err(Error::InvalidClient),
         },
+    }
+}
+
+/// RFC 7523 §2.2 / RFC 7521 §4.2: `client_assertion_type` and `client_assertion`, and no other
+/// method beside them.
+fn assertion_credentials(
+    authorization: Option<&str>,
+    body: &mut BodyCredentials,
+) -> Result<ClientCredentials, Error> {
+    if authorization.is_some() || body.client_secret.is_some() {
+        return Err(Error::invalid_request(
+            "use one client authentication method: a client assertion, HTTP Basic or \
+             client_secret, not several",
+        ));
+    }
+    let client_id = match body.client_id.take() {
+        Some(id) => Some(ClientId::parse(&id).map_err(Error::invalid_request)?),
+        None => None,
+    };
+    // An unknown assertion type, or half of the pair, is no usable authentication (§5.2).
+    match (body.assertion_type.take(), body.assertion.take()) {
+        (Some(t), Some(jwt)) if t == JWT_BEARER => {
+            Ok(ClientCredentials::Assertion(ClientAssertion {
+                client_id,
+                jwt,
+            }))
+        }
+        _ => Err(Error::InvalidClient),
     }
 }
 
@@ -227,9 +353,12 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         let h = basic("my%3Aclient", "s%2Bp+q");
         let r = parse(&req(Some(&h), "", b"grant_type=client_credentials")).unwrap();
-        assert_eq!(r.credentials.client_id.as_str(), "my:client");
-        assert_eq!(r.credentials.secret.expose_secret(), "s+p q");
-        assert_eq!(r.credentials.method, AuthMethod::Basic);
+        let ClientCredentials::Secret(c) = r.credentials else {
+            panic!("secret credentials expected")
+        };
+        assert_eq!(c.client_id.as_str(), "my:client");
+        assert_eq!(c.secret.expose_secret(), "s+p q");
+        assert_eq!(c.method, AuthMethod::Basic);
     }
 
     #[test]
@@ -282,6 +411,55 @@ mod tests {
             parse(&req(None, "client_secret=x", body)),
             Err(Error::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn an_assertion_is_one_method_and_needs_its_type() {
+        let t = "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+        let body = format!("grant_type=client_credentials&{t}&client_assertion=a.b.c&client_id=p");
+        let r = parse(&req(None, "", body.as_bytes())).unwrap();
+        let ClientCredentials::Assertion(a) = r.credentials else {
+            panic!("an assertion expected")
+        };
+        assert_eq!(
+            (a.jwt.as_str(), a.client_id.unwrap().as_str()),
+            ("a.b.c", "p")
+        );
+        let h = basic("p", "s");
+        assert!(matches!(
+            parse(&req(Some(&h), "", body.as_bytes())),
+            Err(Error::InvalidRequest(_))
+        ));
+        let with_secret = format!("{body}&client_secret=s");
+        assert!(matches!(
+            parse(&req(None, "", with_secret.as_bytes())),
+            Err(Error::InvalidRequest(_))
+        ));
+        for half in [
+            "grant_type=client_credentials&client_assertion=a.b.c".to_owned(),
+            format!("grant_type=client_credentials&{t}"),
+            "grant_type=client_credentials&client_assertion_type=saml&client_assertion=a.b.c"
+                .into(),
+        ] {
+            assert!(
+                matches!(
+                    parse(&req(None, "", half.as_bytes())),
+                    Err(Error::InvalidClient)
+                ),
+                "{half}"
+            );
+        }
+        assert!(matches!(
+            parse(&req(None, "client_assertion=a.b.c", body.as_bytes())),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn resources_may_repeat() {
+        let body = b"grant_type=client_credentials&client_id=a&client_secret=b&resource=https%3A%2F%2Fa.example&resource=urn%3Ax%3Ay&resource=https%3A%2F%2Fa.example";
+        let r = parse(&req(None, "", body)).unwrap();
+        assert_eq!(r.resources, ["https://a.example", "urn:x:y"]);
     }
 
     #[test]

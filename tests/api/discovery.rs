@@ -17,7 +17,7 @@ backend_test! {
         assert_eq!(m["token_endpoint"], "http://tollgate.test/access_token");
         assert_eq!(m["jwks_uri"], "http://tollgate.test/.well-known/jwks.json");
         assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
-        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post"]));
+        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]));
         assert_eq!(m["scopes_supported"], serde_json::json!(["chat:write", "profile:read"]));
         assert!(m["response_types_supported"].is_array());
     }

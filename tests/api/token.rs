@@ -229,8 +229,8 @@ backend_test! {
             client_id: "p1".into(),
             scopes: "a".into(),
             default_scopes: Some(String::new()),
-            audience: None,
-            secret: None,
+            audiences: Vec::new(),
+            auth: tollgate::domain::provisioning::NewClientAuth::Secret(None),
         }).await;
         let res = app.post_form("/access_token", Some(("p1", &secret)), "grant_type=client_credentials").await;
         assert_eq!(error_of(res).await.1["error"], "invalid_scope");

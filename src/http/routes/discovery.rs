@@ -6,11 +6,20 @@ use serde_json::json;
 
 use crate::domain::profile::REQUIRED_SCOPE;
 use crate::http::AppState;
+use crate::security::client_keys::ASSERTION_ALGS;
+
+/// RFC 8414 §2 / RFC 7591 §2 names of the client authentication methods every endpoint takes.
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server",
     responses((status = 200, description = "RFC 8414 metadata", body = serde_json::Value)))]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state.authority.tokens.issuer();
+    let algs: Vec<&str> = ASSERTION_ALGS.iter().map(|(name, _)| *name).collect();
     let mut doc = json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/access_token"),
@@ -19,11 +28,14 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         // endpoint, so it supports none.
         "response_types_supported": [],
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint": format!("{issuer}/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint": format!("{issuer}/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "service_documentation": format!("{issuer}/openapi.json"),
     });
     // RECOMMENDED, not required: when the database is away, serve the rest.

@@ -52,7 +52,8 @@ pub struct IntrospectionDetails {
     exp: i64,
     iat: i64,
     sub: String,
-    aud: String,
+    /// As issued: a string for one audience, an array for several.
+    aud: crate::types::Audience,
     iss: String,
     jti: String,
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tollgate::app::Application;
 use tollgate::clock::{Clock, ShiftedClock};
 use tollgate::config::Settings;
-use tollgate::domain::provisioning::{self, NewClient, NewCustomer};
+use tollgate::domain::provisioning::{self, NewClient, NewClientAuth, NewCustomer};
 use tollgate::store::Store;
 
 use super::db::{Backend, TestDb, test_master_key};
@@ -148,13 +148,19 @@ impl TestApp {
             .await
     }
 
+    /// Creates the client; returns its secret (empty for a key-based client).
     pub async fn create_client_with(&self, spec: NewClient) -> String {
-        let (_, secret) =
-            provisioning::create_client(&self.store, spec, &self.settings.argon2, self.now())
-                .await
-                .expect("create client");
+        let (_, secret) = provisioning::create_client(
+            &self.store,
+            spec,
+            &self.settings.argon2,
+            self.settings.default_audience(),
+            self.now(),
+        )
+        .await
+        .expect("create client");
         use secrecy::ExposeSecret;
-        secret.expose_secret().to_owned()
+        secret.map_or_else(String::new, |s| s.expose_secret().to_owned())
     }
 
     pub async fn create_api_key(&self, apis: &[&str]) -> String {
@@ -283,12 +289,12 @@ pub async fn eventually(
 }
 
 /// A client allowed `scopes`, which are also its default scopes, with a generated secret.
-fn new_client(id: &str, scopes: &str, audience: Option<&str>) -> NewClient {
+pub fn new_client(id: &str, scopes: &str, audience: Option<&str>) -> NewClient {
     NewClient {
         client_id: id.into(),
         scopes: scopes.into(),
         default_scopes: None,
-        audience: audience.map(str::to_owned),
-        secret: None,
+        audiences: audience.map(str::to_owned).into_iter().collect(),
+        auth: NewClientAuth::Secret(None),
     }
 }

@@ -92,6 +92,20 @@ impl TestDb {
             .expect("sql");
         let _ = conn.close().await;
     }
+
+    /// The one integer a query such as `SELECT COUNT(*) …` answers.
+    pub async fn sql_count(&self, query: &str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("connect");
+        let n: i64 = sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query");
+        let _ = conn.close().await;
+        n
+    }
 }
 
 /// Runs one SQL statement on the admin database: what an operator does to the cluster (refuse

@@ -20,6 +20,11 @@ pub fn header(jwt: &str) -> Value {
 
 /// Verifies `jwt` with the key the JWK Set publishes for its `kid`.
 pub fn verify_with_jwks(jwt: &str, jwks: &Value, audience: &str) -> Value {
+    verify_with_jwks_for(jwt, jwks, audience, "http://tollgate.test")
+}
+
+/// `verify_with_jwks` for a server whose issuer is `issuer`.
+pub fn verify_with_jwks_for(jwt: &str, jwks: &Value, audience: &str, issuer: &str) -> Value {
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).expect("a JWK set");
     let kid = header(jwt)["kid"].as_str().expect("kid").to_owned();
     let jwk = set.find(&kid).expect("the kid is published");
@@ -27,7 +32,7 @@ pub fn verify_with_jwks(jwt: &str, jwks: &Value, audience: &str) -> Value {
     let alg = jsonwebtoken::decode_header(jwt).unwrap().alg;
     let mut v = jsonwebtoken::Validation::new(alg);
     v.set_audience(&[audience]);
-    v.set_issuer(&["http://tollgate.test"]);
+    v.set_issuer(&[issuer]);
     jsonwebtoken::decode::<Value>(jwt, &key, &v)
         .expect("the token verifies")
         .claims

@@ -4,7 +4,8 @@
 //!
 //! One file per job: `db` (the test databases), `app` (the server under test and its
 //! provisioning), `http` and `jwt` (reading answers and tokens), `proxy` (a cuttable TCP link),
-//! `binary` (the built `tollgate` binary), `pki` (a test CA for HTTPS) and `axp` (a stand-in AXP
+//! `binary` (the built `tollgate` binary), `partner` (a partner's own keys, assertions and
+//! `jwks_uri`), `pki` (a test CA for HTTPS) and `axp` (a stand-in AXP
 //! server for the widget tests).
 
 mod app;
@@ -13,6 +14,7 @@ mod binary;
 mod db;
 mod http;
 mod jwt;
+mod partner;
 mod pki;
 mod proxy;
 
@@ -22,6 +24,7 @@ pub use binary::*;
 pub use db::*;
 pub use http::*;
 pub use jwt::*;
+pub use partner::*;
 pub use pki::*;
 pub use proxy::*;
 

@@ -1,0 +1,204 @@
+//! The `private_key_jwt` benchmark's load (`bench/run.py --only assertion`). oha sends one body
+//! over and over, and every assertion may be used once, so this sends pre-generated ES256
+//! assertions, each with its own `jti`, signed before the clock starts so that signing is never
+//! the bottleneck; and, for the row beside it, the same load with a client secret (HTTP Basic),
+//! so both rates come from one load generator.
+//!
+//!     assertion_load keygen DIR                                 # DIR/jwks.json, DIR/key.pk8
+//!     assertion_load assertion BASE SECONDS CONNECTIONS CLIENT_ID DIR
+//!     assertion_load basic BASE SECONDS CONNECTIONS CLIENT_ID SECRET
+//!
+//! Prints one JSON object: requests, seconds, rps, statuses, p50_ms, p99_ms.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a load generator
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use tollgate::clock::{Clock, SystemClock, instant};
+
+/// Assertions signed ahead, per second of the run: above any rate this machine reaches.
+const PER_SECOND: usize = 40_000;
+
+fn keygen(dir: &str) {
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+    let point = pair.public_key().as_ref();
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "bench",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
+    std::fs::write(
+        format!("{dir}/jwks.json"),
+        serde_json::json!({"keys": [jwk]}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(format!("{dir}/key.pk8"), doc.as_ref()).unwrap();
+}
+
+/// `count` form bodies, each with a fresh ES256 assertion for `client_id` at `base`, signed on
+/// every core.
+fn assertions(base: &str, client_id: &str, dir: &str, count: usize) -> Vec<String> {
+    let pkcs8 = std::fs::read(format!("{dir}/key.pk8")).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"JWT","kid":"bench"}"#);
+    let now = SystemClock.now_secs();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = count.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (pair, header, run) = (&pair, &header, &run);
+                s.spawn(move || {
+                    let rng = SystemRandom::new();
+                    (t * per..((t + 1) * per).min(count))
+                        .map(|i| {
+                            let claims = serde_json::json!({"iss": client_id, "sub": client_id,
+                                "aud": format!("{base}/access_token"), "iat": now,
+                                "exp": now + 300, "jti": format!("{run}-{i}")});
+                            let input =
+                                format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+                            let sig = pair.sign(&rng, input.as_bytes()).unwrap();
+                            format!(
+                                "grant_type=client_credentials&client_assertion_type=\
+                                 urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+                                 &client_assertion={input}.{}",
+                                URL_SAFE_NO_PAD.encode(sig.as_ref())
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() {
+    tollgate::widgets::axp::install_crypto_provider();
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, rest) = (
+        args.get(1).map(String::as_str),
+        args.get(2..).unwrap_or_default(),
+    );
+    let (base, seconds, connections, client_id, last) = match (mode, rest) {
+        (Some("keygen"), [dir]) => return keygen(dir),
+        (Some("assertion" | "basic"), [base, seconds, connections, id, last]) => (
+            base,
+            seconds.parse::<u64>().unwrap(),
+            connections.parse::<usize>().unwrap(),
+            id,
+            last,
+        ),
+        _ => {
+            eprintln!("usage: see the top of examples/assertion_load.rs");
+            std::process::exit(2);
+        }
+    };
+    let basic = mode == Some("basic");
+    let bodies: Arc<Vec<String>> = Arc::new(if basic {
+        vec!["grant_type=client_credentials".to_owned()]
+    } else {
+        assertions(
+            base,
+            client_id,
+            last,
+            PER_SECOND * usize::try_from(seconds).unwrap() + 1000,
+        )
+    });
+    let authorization =
+        basic.then(|| format!("Basic {}", STANDARD.encode(format!("{client_id}:{last}"))));
+    let url = format!("{base}/access_token");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections + 1)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let send = {
+        let (http, url, bodies, authorization) = (
+            http.clone(),
+            url.clone(),
+            bodies.clone(),
+            authorization.clone(),
+        );
+        move |i: usize| {
+            let mut req = http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(bodies[if basic { 0 } else { i }].clone());
+            if let Some(a) = &authorization {
+                req = req.header("authorization", a);
+            }
+            req.send()
+        }
+    };
+    // Warm-up (not timed): the server loads the client and its keys once.
+    for _ in 0..20 {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        send(i).await.unwrap();
+    }
+    let start = instant();
+    let deadline = start + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (next, send, bodies) = (next.clone(), send.clone(), bodies.clone());
+            tokio::spawn(async move {
+                let (mut statuses, mut latencies) = (BTreeMap::<u16, u64>::new(), Vec::new());
+                while instant() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if !basic && i >= bodies.len() {
+                        break;
+                    }
+                    let t = instant();
+                    let status = match send(i).await {
+                        Ok(res) => {
+                            let s = res.status().as_u16();
+                            let _ = res.bytes().await;
+                            s
+                        }
+                        Err(_) => 0,
+                    };
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    *statuses.entry(status).or_default() += 1;
+                }
+                (statuses, latencies)
+            })
+        })
+        .collect();
+    let (mut statuses, mut latencies) = (BTreeMap::<u16, u64>::new(), Vec::new());
+    for w in workers {
+        let (s, l) = w.await.unwrap();
+        for (k, v) in s {
+            *statuses.entry(k).or_default() += v;
+        }
+        latencies.extend(l);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let requests = latencies.len();
+    println!(
+        "{}",
+        serde_json::json!({
+            "mode": mode, "requests": requests, "seconds": elapsed,
+            "rps": requests as f64 / elapsed, "statuses": statuses,
+            "p50_ms": pct(0.5), "p99_ms": pct(0.99), "signed_ahead": bodies.len(),
+        })
+    );
+}

@@ -1,0 +1,300 @@
+//! The public keys a `private_key_jwt` client signs its assertions with: an RFC 7517 JWK Set,
+//! checked and parsed once (when the admin registers it, and when the server loads or fetches
+//! it), never per request. Only asymmetric signature keys of the algorithms tollgate accepts
+//! pass; a set carrying a private or symmetric key is refused whole, with the reason, because
+//! whoever wrote it has put a secret where a public document belongs.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+/// The algorithms a client assertion may use, as RFC 8414 `*_signing_alg_values_supported`
+/// names them. Never `HS*` (a shared secret is what this method avoids) nor `none`.
+pub const ASSERTION_ALGS: [(&str, Algorithm); 5] = [
+    ("ES256", Algorithm::ES256),
+    ("ES384", Algorithm::ES384),
+    ("RS256", Algorithm::RS256),
+    ("PS256", Algorithm::PS256),
+    ("EdDSA", Algorithm::EdDSA),
+];
+
+/// More keys than any rotation needs; each one may cost a signature check per assertion
+/// without a `kid`.
+const MAX_KEYS: usize = 16;
+/// RSA moduli below this are refused (NIST SP 800-131A: 2048 bits since 2014).
+const MIN_RSA_BYTES: usize = 256;
+/// Members that only a private (or symmetric) JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC
+/// 8037 §2).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// One verification key of a client.
+pub struct ClientKey {
+    pub kid: Option<String>,
+    /// The algorithms this key verifies: from its `kty` and curve, narrowed by its `alg`.
+    algs: Vec<Algorithm>,
+    key: DecodingKey,
+}
+
+impl ClientKey {
+    pub fn fits(&self, alg: Algorithm) -> bool {
+        self.algs.contains(&alg)
+    }
+
+    /// Whether `signature` over `message` verifies with this key under `alg`.
+    pub fn verifies(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
+        self.fits(alg)
+            && jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
+    }
+}
+
+/// A client's keys, as checked.
+pub struct ClientKeySet {
+    keys: Vec<ClientKey>,
+}
+
+impl ClientKeySet {
+    /// Parses and checks a JWK Set. The error names the key (by position and `kid`) and the
+    /// problem, for the admin who registered it or the log of a fetch.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let doc: Value =
+            serde_json::from_str(json).map_err(|e| format!("the JWK Set is not JSON: {e}"))?;
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("the JWK Set has no \"keys\" array (RFC 7517 section 5)")?;
+        if keys.is_empty() {
+            return Err("the JWK Set has no keys".into());
+        }
+        if keys.len() > MAX_KEYS {
+            return Err(format!("the JWK Set has more than {MAX_KEYS} keys"));
+        }
+        let mut seen = HashSet::new();
+        let mut parsed = Vec::with_capacity(keys.len());
+        for (i, jwk) in keys.iter().enumerate() {
+            let name = key_name(i, jwk);
+            let obj = jwk
+                .as_object()
+                .ok_or_else(|| format!("{name} is not a JSON object"))?;
+            let key = parse_key(obj).map_err(|why| format!("{name}: {why}"))?;
+            if let Some(kid) = &key.kid
+                && !seen.insert(kid.clone())
+            {
+                return Err(format!(
+                    "{name}: duplicate kid {kid:?}; each key needs its own kid"
+                ));
+            }
+            parsed.push(key);
+        }
+        Ok(Self { keys: parsed })
+    }
+
+    /// The keys to try for an assertion signed with `alg`: by `kid` when the assertion names
+    /// one (and, should none carry it, the keys without a `kid`); without a `kid`, as common
+    /// client libraries send it, every key that fits the algorithm.
+    pub fn candidates<'a>(
+        &'a self,
+        alg: Algorithm,
+        kid: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a ClientKey> + 'a {
+        let named = kid.is_some_and(|k| self.keys.iter().any(|c| c.kid.as_deref() == Some(k)));
+        self.keys.iter().filter(move |c| {
+            c.fits(alg)
+                && match kid {
+                    Some(k) if named => c.kid.as_deref() == Some(k),
+                    Some(_) => c.kid.is_none(),
+                    None => true,
+                }
+        })
+    }
+
+    /// Whether the set has a key with this `kid` (an unknown one may mean the client rotated).
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|c| c.kid.as_deref() == Some(kid))
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// "key 2 (kid \"abc\")", for messages. The kid is shown only when it is short printable text.
+fn key_name(i: usize, jwk: &Value) -> String {
+    match jwk.get("kid").and_then(Value::as_str) {
+        Some(kid) if kid.len() <= 64 && kid.bytes().all(|b| (0x20..0x7f).contains(&b)) => {
+            format!("key {} (kid {kid:?})", i + 1)
+        }
+        _ => format!("key {}", i + 1),
+    }
+}
+
+fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
+    let text = |name: &str| -> Result<Option<&str>, String> {
+        match jwk.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("\"{name}\" is not a string")),
+        }
+    };
+    let kty = text("kty")?.ok_or("it has no kty")?;
+    match kty {
+        "EC" | "RSA" | "OKP" => {}
+        "oct" => {
+            return Err(
+                "it is a symmetric key (kty \"oct\"): private_key_jwt takes public keys only; \
+                 a shared secret is what it replaces"
+                    .into(),
+            );
+        }
+        other => {
+            return Err(format!(
+                "unknown kty {:?}: expected EC, RSA or OKP",
+                truncate(other)
+            ));
+        }
+    }
+    if let Some(private) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+        return Err(format!(
+            "it contains the private member \"{private}\": register the public key only, and \
+             keep the private key with the client"
+        ));
+    }
+    if let Some(u) = text("use")?
+        && u != "sig"
+    {
+        return Err(format!("its \"use\" is {:?}, not \"sig\"", truncate(u)));
+    }
+    let kid = text("kid")?.map(str::to_owned);
+    let b64 = |name: &str| -> Result<Vec<u8>, String> {
+        let value = text(name)?.ok_or_else(|| format!("it has no \"{name}\""))?;
+        URL_SAFE_NO_PAD
+            .decode(value)
+            .map_err(|_| format!("\"{name}\" is not base64url"))
+    };
+    let bad_key = |e: jsonwebtoken::errors::Error| format!("unusable key: {e}");
+    let (algs, key): (Vec<Algorithm>, DecodingKey) = match kty {
+        "EC" => {
+            let (alg, len) = match text("crv")? {
+                Some("P-256") => (Algorithm::ES256, 32),
+                Some("P-384") => (Algorithm::ES384, 48),
+                Some(other) => {
+                    return Err(format!(
+                        "unsupported curve {:?}: expected P-256 or P-384",
+                        truncate(other)
+                    ));
+                }
+                None => return Err("an EC key needs crv".into()),
+            };
+            if b64("x")?.len() != len || b64("y")?.len() != len {
+                return Err(format!("x and y of a {alg:?} key must be {len} bytes each"));
+            }
+            let (x, y) = (text("x")?.unwrap_or(""), text("y")?.unwrap_or(""));
+            (
+                vec![alg],
+                DecodingKey::from_ec_components(x, y).map_err(bad_key)?,
+            )
+        }
+        "RSA" => {
+            let n = b64("n")?;
+            let significant = n.iter().skip_while(|b| **b == 0).count();
+            if significant < MIN_RSA_BYTES {
+                return Err("RSA keys must have a modulus of at least 2048 bits".into());
+            }
+            b64("e")?;
+            let (n, e) = (text("n")?.unwrap_or(""), text("e")?.unwrap_or(""));
+            (
+                vec![Algorithm::RS256, Algorithm::PS256],
+                DecodingKey::from_rsa_components(n, e).map_err(bad_key)?,
+            )
+        }
+        _ => {
+            if text("crv")? != Some("Ed25519") {
+                return Err("an OKP key must be on curve Ed25519".into());
+            }
+            if b64("x")?.len() != 32 {
+                return Err("x of an Ed25519 key must be 32 bytes".into());
+            }
+            (
+                vec![Algorithm::EdDSA],
+                DecodingKey::from_ed_components(text("x")?.unwrap_or("")).map_err(bad_key)?,
+            )
+        }
+    };
+    let algs = match text("alg")? {
+        None => algs,
+        Some(name) => {
+            let alg = ASSERTION_ALGS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, a)| *a)
+                .ok_or_else(|| {
+                    format!(
+                        "alg {:?} is not accepted: expected one of ES256, ES384, RS256, PS256, \
+                         EdDSA",
+                        truncate(name)
+                    )
+                })?;
+            if !algs.contains(&alg) {
+                return Err(format!("alg {name} does not fit a {kty} key of this kind"));
+            }
+            vec![alg]
+        }
+    };
+    Ok(ClientKey { kid, algs, key })
+}
+
+/// Client-supplied text in a message, at a bounded length.
+fn truncate(s: &str) -> String {
+    s.chars().take(32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ec_key(kid: &str) -> Value {
+        json!({"kty": "EC", "crv": "P-256", "kid": kid,
+               "x": URL_SAFE_NO_PAD.encode([1u8; 32]), "y": URL_SAFE_NO_PAD.encode([2u8; 32])})
+    }
+
+    fn set(keys: Vec<Value>) -> String {
+        json!({ "keys": keys }).to_string()
+    }
+
+    fn refusal(keys: Vec<Value>) -> String {
+        ClientKeySet::parse(&set(keys)).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn public_keys_parse() {
+        let ok = ClientKeySet::parse(&set(vec![ec_key("a"), ec_key("b")])).unwrap();
+        assert_eq!(ok.len(), 2);
+        assert!(ok.has_kid("b"));
+        assert_eq!(ok.candidates(Algorithm::ES256, Some("b")).count(), 1);
+        assert_eq!(ok.candidates(Algorithm::ES256, None).count(), 2);
+        assert_eq!(ok.candidates(Algorithm::RS256, None).count(), 0);
+    }
+
+    #[test]
+    fn private_symmetric_unknown_and_duplicate_keys_are_refused_by_name() {
+        let mut private = ec_key("a");
+        private["d"] = json!("AAAA");
+        assert!(refusal(vec![private]).contains("private member \"d\""));
+        let oct = json!({"kty": "oct", "k": "c2VjcmV0"});
+        assert!(refusal(vec![oct]).contains("symmetric"));
+        assert!(refusal(vec![json!({"kty": "XYZ"})]).contains("unknown kty \"XYZ\""));
+        assert!(refusal(vec![ec_key("a"), ec_key("a")]).contains("duplicate kid \"a\""));
+        let mut hs = ec_key("a");
+        hs["alg"] = json!("HS256");
+        assert!(refusal(vec![hs]).contains("not accepted"));
+        assert!(ClientKeySet::parse("{\"keys\": []}").is_err());
+        assert!(ClientKeySet::parse("[]").is_err());
+    }
+}

@@ -95,7 +95,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, widgets: &Widgets) {
         resource("/widget_tokens/{name}/config", "GET, OPTIONS")
             .route(web::get().to(unknown))
             .route(options()),
-    );
+    )
+    // A profile without a key of its own publishes no keys: 404, and 405 for other methods as
+    // on every declared path (schemathesis ST204).
+    .service(resource("/widget_tokens/{name}/jwks.json", "GET").route(web::get().to(unknown)));
 }
 
 async fn unknown() -> HttpResponse {

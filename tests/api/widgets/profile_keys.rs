@@ -171,3 +171,15 @@ backend_test! {
         let _ = std::fs::remove_dir_all(config.parent().unwrap());
     }
 }
+
+backend_test! {
+    async fn a_profile_without_a_key_of_its_own_publishes_no_keys(backend) {
+        let app = spawn(backend, vec![ccai("web")]).await;
+        let (status, body) = error_of(app.http.get(app.url("/widget_tokens/web/jwks.json")).send().await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str().unwrap()), (404, "not_found"), "{body}");
+        // A declared path answers 405 to a method it does not take, as every other path does.
+        let trace = app.http.request(reqwest::Method::TRACE, app.url("/widget_tokens/web/jwks.json")).send().await.unwrap();
+        assert_eq!(header_of(&trace, "allow").as_deref(), Some("GET"));
+        assert_eq!(error_of(trace).await.0, 405);
+    }
+}

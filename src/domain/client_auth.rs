@@ -92,27 +92,26 @@ async fn authenticate_secret(
     let id = creds.client_id.as_str();
     let secret = creds.secret.expose_secret();
     let now_secs = now_millis.div_euclid(1000);
-    if let Some((client, previous)) =
-        auth.clients
-            .check_hit(&auth.freshness, id, secret.as_bytes(), now_secs)
-    {
+    // A hit in the credential cache: checked before the single flight, and again once in it
+    // (the first request of a burst may have just verified this very secret).
+    let cached = || {
+        let (client, previous) =
+            auth.clients
+                .check_hit(&auth.freshness, id, secret.as_bytes(), now_secs)?;
         auth.metrics.credential_cache(true);
         auth.usage
             .used(Credential::client_secret(previous), id, now_millis);
-        return enabled(auth, client);
+        Some(enabled(auth, client))
+    };
+    if let Some(answer) = cached() {
+        return answer;
     }
     let flight = auth
         .clients
         .single_flight(id, auth.hasher.max_wait())
         .await?;
-    if let Some((client, previous)) =
-        auth.clients
-            .check_hit(&auth.freshness, id, secret.as_bytes(), now_secs)
-    {
-        auth.metrics.credential_cache(true);
-        auth.usage
-            .used(Credential::client_secret(previous), id, now_millis);
-        return enabled(auth, client);
+    if let Some(answer) = cached() {
+        return answer;
     }
     // The slot is taken before the verification, so racing requests cannot pass the limit; a
     // right secret gives it back when `attempt` is dropped. Taken after the single flight, so

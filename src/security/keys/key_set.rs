@@ -179,7 +179,9 @@ pub(super) fn build_key_set(
     if signers.is_empty() {
         return Err(KeyError::Internal(format!("no {alg} signing key stored")));
     }
-    signers.sort_by_key(|s| (s.activates_at, s.created_at));
+    // Of keys activating in the same second, the one being retired never wins over its
+    // replacement (a rotation within the second of the key it replaces ties on both times).
+    signers.sort_by_key(|s| (s.activates_at, s.retires_at.is_none(), s.created_at));
     Ok(KeySet {
         signers,
         verifying,
@@ -225,6 +227,22 @@ mod tests {
                 alg != Alg::Hs256,
                 "{alg}: only public keys are published"
             );
+        }
+    }
+
+    #[test]
+    fn a_key_rotated_within_the_second_it_was_made_signs() {
+        let m = master();
+        let a = new_key(&m, Alg::Es256, 5, 5, None).unwrap();
+        let b = new_key(&m, Alg::Es256, 5, 5, None).unwrap();
+        for (mut old, new) in [(a.clone(), b.clone()), (b, a)] {
+            old.retires_at = Some(1000);
+            // Either order in the database: the replacement signs, the old key only verifies.
+            for records in [[old.clone(), new.clone()], [new.clone(), old.clone()]] {
+                let set = build_key_set(&records, &m, Alg::Es256).unwrap();
+                assert_eq!(set.active(5).unwrap().kid(), new.kid);
+                assert!(set.verifying_key(&old.kid, 5).is_some());
+            }
         }
     }
 }

@@ -213,10 +213,13 @@ fn build(
             }
             public.push((k.retires_at, jwk));
         }
+        // A key being retired only stays published; it never signs while its replacement
+        // lives. `created_at` alone cannot tell them apart: a rotation within the second the
+        // key was made has the same one, and the tie would go to the larger (random) kid.
         let newest = stored
             .iter()
             .filter(|k| usable(k, profile, *alg, now))
-            .max_by_key(|k| (k.created_at, k.kid.clone()))
+            .max_by_key(|k| (k.retires_at.is_none(), k.created_at, k.kid.clone()))
             .ok_or_else(|| {
                 KeyError::Internal(format!("no {alg} key stored for widget profile {profile}"))
             })?;
@@ -338,5 +341,25 @@ mod tests {
             assert_eq!(jwks["keys"][0]["kid"], k.kid.as_str());
             assert_eq!(jwks["keys"][0]["x5c"].as_array().unwrap().len(), 1);
         }
+    }
+
+    #[test]
+    fn a_key_rotated_within_its_first_second_signs_whatever_the_kids() {
+        use base64::engine::general_purpose::STANDARD as B64;
+        let master =
+            MasterKey::from_base64(&secrecy::SecretString::from(B64.encode([7u8; 32]))).unwrap();
+        let now = 1_700_000_000;
+        let a = new_widget_key(&master, "p", Alg::Rs256, now, None).unwrap();
+        let b = new_widget_key(&master, "p", Alg::Rs256, now, None).unwrap();
+        // The retiring key gets the larger kid: a tie on `created_at` would go to it.
+        let (mut old, mut new) = if a.kid > b.kid { (a, b) } else { (b, a) };
+        new.rotated_from = Some(old.kid.clone());
+        old.retires_at = Some(now + 660);
+        let keys = build(&[old.clone(), new.clone()], &master, &[("p".into(), Alg::Rs256, 600)], now)
+            .unwrap();
+        assert_eq!(keys.signer("p").unwrap().kid(), new.kid);
+        // Both stay published until the old one retires.
+        let jwks = keys.jwks_json("p", now).unwrap();
+        assert!(jwks.contains(&old.kid) && jwks.contains(&new.kid), "{jwks}");
     }
 }

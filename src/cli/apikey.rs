@@ -4,10 +4,12 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::{CliError, print};
+use super::{CliError, print, rfc3339};
 use crate::app::open_store;
 use crate::config::Settings;
 use crate::domain::provisioning;
+use crate::store::ApiKeyRow;
+use crate::types::ApiKey;
 
 #[derive(Subcommand)]
 pub enum ApikeyCommand {
@@ -21,6 +23,13 @@ pub enum ApikeyCommand {
     },
     /// Revoke an API key, named by its public prefix (the part after `tg_`) or the whole key.
     Revoke {
+        #[arg(long)]
+        prefix: String,
+    },
+    /// List every API key, revoked ones too (never the keys themselves).
+    List,
+    /// Show one API key, named by its public prefix (or the whole key).
+    Show {
         #[arg(long)]
         prefix: String,
     },
@@ -38,6 +47,33 @@ pub async fn run(command: ApikeyCommand, settings: &Settings, now: i64) -> Resul
             let prefix = provisioning::revoke_api_key(&store, &prefix, now).await?;
             print(&json!({"prefix": prefix, "revoked": true}));
         }
+        ApikeyCommand::List => {
+            let keys: Vec<_> = store.api_key_rows().await?.iter().map(key_json).collect();
+            print(&json!({ "api_keys": keys }));
+        }
+        ApikeyCommand::Show { prefix } => {
+            // The whole key is accepted too; only its public prefix is used.
+            let prefix = ApiKey::parse(prefix.trim())
+                .map_or_else(|_| prefix.trim().to_owned(), |k| k.prefix().to_owned());
+            let row = store
+                .api_key_row(&prefix)
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("no API key with prefix {prefix}")))?;
+            print(&key_json(&row));
+        }
     }
     Ok(())
+}
+
+/// An API key as `list` and `show` print it: one JSON object, to which later fields (such as
+/// its last use) are added by name.
+fn key_json(row: &ApiKeyRow) -> serde_json::Value {
+    json!({
+        "prefix": row.prefix,
+        "name": row.name,
+        "apis": row.apis,
+        "created_at": rfc3339(row.created_at * 1000),
+        "revoked": row.revoked_at.is_some(),
+        "revoked_at": row.revoked_at.map(|t| rfc3339(t * 1000)),
+    })
 }

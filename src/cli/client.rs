@@ -4,6 +4,7 @@ use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use super::client_lifecycle::{self, LifecycleCommand, PolicyArgs};
 use super::{CliError, duration_secs, print, read_stdin_secret, rfc3339};
 use crate::app::open_store;
 use crate::config::Settings;
@@ -32,6 +33,8 @@ pub enum ClientCommand {
         /// Read the secret from standard input.
         #[arg(long)]
         secret_stdin: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
         /// Print an SQL INSERT for a provisioning migration instead of writing to the
         /// database; the secret goes to stderr.
         #[arg(long)]
@@ -53,6 +56,8 @@ pub enum ClientCommand {
         #[arg(long)]
         id: String,
     },
+    #[command(flatten)]
+    Lifecycle(LifecycleCommand),
 }
 
 pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Result<(), CliError> {
@@ -64,6 +69,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             audience,
             secret,
             secret_stdin,
+            policy,
             sql,
         } => {
             let secret = match (secret, secret_stdin) {
@@ -79,6 +85,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 default_scopes: default_scope,
                 audience,
                 secret,
+                policy: policy.policy(settings)?,
             };
             if sql {
                 let (record, secret) = provisioning::prepare_client(spec, &settings.argon2)?;
@@ -132,6 +139,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 (!secret_stdin).then_some(&secret),
             ));
         }
+        ClientCommand::Lifecycle(command) => client_lifecycle::run(command, settings, now).await?,
         ClientCommand::RevokeSecret { id } => {
             let store = open_store(settings).await?;
             let revoked = provisioning::revoke_previous_secrets(&store, &id, now).await?;

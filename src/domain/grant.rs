@@ -27,10 +27,21 @@ pub async fn exchange(
     let client = authenticate(auth, &req.credentials, caller, now_millis).await?;
     let scope = settle_scope(&client, req.scope)?;
     let client_id = req.credentials.client_id;
+    let policy = client.policy.as_deref();
+    // The hot path of a client without limits: one branch on the record already in hand.
+    if let Some(p) = policy.filter(|p| p.has_limits()) {
+        let now_secs = now_millis.div_euclid(1000);
+        auth.limits
+            .quotas
+            .admit(client_id.as_str(), p, now_secs)
+            .await
+            .map_err(Error::QuotaExceeded)?;
+    }
     let issued = auth.tokens.issue_access_token(
         &client_id,
         client.audience.as_deref(),
         &scope,
+        policy.and_then(|p| p.token_ttl),
         now_millis,
     )?;
     auth.audit.record(
@@ -90,6 +101,7 @@ mod tests {
             default_scopes: ScopeSet::parse(defaults).unwrap(),
             audience: None,
             enabled: true,
+            policy: None,
         }
     }
 

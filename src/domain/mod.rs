@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod customer_login;
 mod error;
 pub mod grant;
+pub mod lifecycle;
 pub mod limits;
 pub mod profile;
 pub mod provisioning;

@@ -1,12 +1,14 @@
 //! Creating clients, API keys and customers: what the CLI does, written once so the tests use
 //! exactly the same path. Secrets are generated here (256 bits) and returned once.
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::Error;
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::security::hashing::{Argon2Settings, bind, hash_now};
-use crate::store::{ApiKeyRecord, ClientRecord, CustomerRecord, Store};
+use crate::store::{ApiKeyRecord, ClientPolicy, ClientRecord, CustomerRecord, Store};
 use crate::types::{ApiKey, ClientId, CustomerId, ScopeSet, Username, generate_secret};
 
 pub struct NewClient {
@@ -16,6 +18,8 @@ pub struct NewClient {
     pub default_scopes: Option<String>,
     pub audience: Option<String>,
     pub secret: Option<SecretString>,
+    /// Token lifetime, rate limit and quota (see `lifecycle::parse_policy`).
+    pub policy: ClientPolicy,
 }
 
 /// Validates the request and hashes the secret, without touching the database.
@@ -43,6 +47,7 @@ pub fn prepare_client(
             default_scopes: defaults,
             audience: spec.audience,
             enabled: true,
+            policy: (spec.policy != ClientPolicy::default()).then(|| Arc::new(spec.policy)),
         },
         secret,
     ))
@@ -74,10 +79,28 @@ pub async fn create_client(
     now: i64,
 ) -> Result<(String, SecretString), Error> {
     let (record, secret) = prepare_client(spec, argon2)?;
+    let id = record.client_id.as_str();
+    // Tokens name their client by id alone: a new client must not inherit a deleted one's.
+    if let Some(until) = store.client_id_reusable_at(id).await?
+        && until > now
+    {
+        return Err(Error::invalid_request(format!(
+            "client {id} was deleted and tokens issued to it may still be unexpired; its id \
+             can be used again after {until} (Unix seconds), or choose another id"
+        )));
+    }
     store.insert_client(&record, now).await?;
     AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
         .client(record.client_id.as_str())
-        .detail(format!("scopes={}", record.allowed_scopes))
+        .detail(format!(
+            "scopes={}{}",
+            record.allowed_scopes,
+            record
+                .policy
+                .as_deref()
+                .map(super::lifecycle::describe_policy)
+                .unwrap_or_default()
+        ))
         .write_now(store)
         .await?;
     Ok((record.client_id.to_string(), secret))
@@ -211,5 +234,9 @@ pub async fn create_customer(
         attributes,
     };
     store.insert_customer(&record, now).await?;
+    AuditEvent::new(AuditKind::CustomerCreated, &Caller::cli(), now * 1000)
+        .customer(id.as_str())
+        .write_now(store)
+        .await?;
     Ok(id)
 }

@@ -162,13 +162,17 @@ impl TokenService {
         &self.default_audience
     }
 
+    /// `ttl`: the client's own token lifetime, if it has one. The server's lifetime caps it:
+    /// key retirement waits for the longest token the server issues (`rotate_if_due`).
     pub fn issue_access_token(
         &self,
         client_id: &ClientId,
         audience: Option<&str>,
         scope: &ScopeSet,
+        ttl: Option<u64>,
         now_millis: i64,
     ) -> Result<Issued, KeyError> {
+        let ttl = ttl.map_or(self.access_ttl, |t| t.clamp(1, self.access_ttl));
         let iat = now_millis.div_euclid(1000);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -176,7 +180,7 @@ impl TokenService {
             client_id: client_id.to_string(),
             aud: audience.unwrap_or(&self.default_audience).to_owned(),
             iat,
-            exp: iat + ttl_i64(self.access_ttl),
+            exp: iat + ttl_i64(ttl),
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scope.to_string(),
             nbf: None,
@@ -188,7 +192,7 @@ impl TokenService {
         Ok(Issued {
             token,
             jti: claims.jti,
-            expires_in: self.access_ttl,
+            expires_in: ttl,
             issued_at_millis: now_millis,
         })
     }

@@ -1,8 +1,11 @@
 //! `clients` and `previous_client_secrets`: partner clients of the client-credentials grant.
 
+use std::sync::Arc;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::client_policies::{ClientPolicy, PolicyChange, policy_sql, write_policy};
 use super::{Store, StoreError, malformed, sql_literal};
 use crate::types::{ClientId, ScopeSet};
 
@@ -15,6 +18,9 @@ pub struct ClientRecord {
     pub default_scopes: ScopeSet,
     pub audience: Option<String>,
     pub enabled: bool,
+    /// Token lifetime, rate limit and quota (`client_policies`); `None`: the defaults, no
+    /// limits. Shared, so the credential cache hands it out without copying.
+    pub policy: Option<Arc<ClientPolicy>>,
 }
 
 fn scopes(row: &AnyRow, column: &str) -> Result<ScopeSet, StoreError> {
@@ -33,6 +39,7 @@ impl ClientRecord {
             default_scopes: scopes(r, "default_scopes")?,
             audience: r.try_get("audience")?,
             enabled: r.try_get::<i64, _>("enabled")? != 0,
+            policy: None,
         })
     }
 }
@@ -47,10 +54,16 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.note(e))?;
-        row.as_ref().map(ClientRecord::from_row).transpose()
+        let Some(mut record) = row.as_ref().map(ClientRecord::from_row).transpose()? else {
+            return Ok(None);
+        };
+        record.policy = self.client_policy(client_id).await?.map(Arc::new);
+        Ok(Some(record))
     }
 
+    /// Inserts a client and its policy, together or not at all.
     pub async fn insert_client(&self, c: &ClientRecord, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, allowed_scopes, default_scopes, \
              audience, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -62,9 +75,16 @@ impl Store {
         .bind(&c.audience)
         .bind(i64::from(c.enabled))
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| self.note(e))?;
+        if let Some(policy) = &c.policy {
+            let change = PolicyChange::from(&**policy);
+            write_policy(&mut tx, c.client_id.as_str(), &change, now)
+                .await
+                .map_err(|e| self.note(e))?;
+        }
+        tx.commit().await.map_err(|e| self.note(e))?;
         Ok(())
     }
 
@@ -159,9 +179,10 @@ impl Store {
 
 /// The INSERT for a client, with literals rather than parameters so that the CLI can print it
 /// for an admin's provisioning migration. The statement is plain SQL that PostgreSQL and
-/// SQLite read alike; values are quoted by `sql_literal`.
+/// SQLite read alike; values are quoted by `sql_literal`. A client with a policy gets a second
+/// statement for it (the caller ends the last one).
 pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
-    format!(
+    let insert = format!(
         "INSERT INTO clients (client_id, secret_hash, allowed_scopes, default_scopes, audience, \
          enabled, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {now}, {now})",
         sql_literal(Some(c.client_id.as_str())),
@@ -170,5 +191,13 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
         sql_literal(Some(&c.default_scopes.to_string())),
         sql_literal(c.audience.as_deref()),
         i64::from(c.enabled),
-    )
+    );
+    let policy = c
+        .policy
+        .as_ref()
+        .and_then(|p| policy_sql(c.client_id.as_str(), &PolicyChange::from(&**p), now));
+    match policy {
+        Some(policy) => format!("{insert};\n{policy}"),
+        None => insert,
+    }
 }

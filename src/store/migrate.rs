@@ -26,8 +26,8 @@ macro_rules! migrations {
     };
 }
 
-const POSTGRES: &[(&str, &str)] = migrations!("postgres": "0001_initial", "0002_cache_epoch", "0003_revoked_tokens", "0004_audit_events", "0005_previous_client_secrets", "0006_signing_key_schedule", "0007_client_insert_epoch");
-const SQLITE: &[(&str, &str)] = migrations!("sqlite": "0001_initial", "0002_cache_epoch", "0003_revoked_tokens", "0004_audit_events", "0005_previous_client_secrets", "0006_signing_key_schedule", "0007_client_insert_epoch");
+const POSTGRES: &[(&str, &str)] = migrations!("postgres": "0001_initial", "0002_cache_epoch", "0003_revoked_tokens", "0004_audit_events", "0005_previous_client_secrets", "0006_signing_key_schedule", "0007_client_insert_epoch", "0020_client_lifecycle");
+const SQLITE: &[(&str, &str)] = migrations!("sqlite": "0001_initial", "0002_cache_epoch", "0003_revoked_tokens", "0004_audit_events", "0005_previous_client_secrets", "0006_signing_key_schedule", "0007_client_insert_epoch", "0020_client_lifecycle");
 
 /// Arbitrary constant naming tollgate's advisory lock.
 const LOCK_KEY: i64 = 0x746f_6c6c_6761_7465;

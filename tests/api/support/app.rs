@@ -280,5 +280,6 @@ fn new_client(id: &str, scopes: &str, audience: Option<&str>) -> NewClient {
         default_scopes: None,
         audience: audience.map(str::to_owned),
         secret: None,
+        policy: Default::default(),
     }
 }

@@ -15,18 +15,18 @@ use crate::store::{Backend, ClientPolicy, ClientRow, PolicyChange};
 #[derive(Args, Debug, Clone, Default)]
 pub struct PolicyArgs {
     /// Short-term limit on token requests: N/s, N/m, N/h or N/d (e.g. 50/s); `none` removes it.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     rate_limit: Option<String>,
     /// Long-term quota on token requests: N/s, N/m, N/h or N/d (e.g. 100000/d); `none`
     /// removes it.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     quota: Option<String>,
     /// `enforce` (over a limit: 429) or `observe` (only count and log). Default: enforce.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     quota_mode: Option<String>,
     /// This client's access-token lifetime (300s, 10m, 1h), at most TOLLGATE_ACCESS_TOKEN_TTL;
     /// `none` returns to the server's.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     token_ttl: Option<String>,
 }
 

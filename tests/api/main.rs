@@ -17,6 +17,7 @@ mod discovery;
 mod drills;
 mod framing;
 mod keys;
+mod lifecycle;
 mod limits;
 mod login_cors;
 mod outages;

@@ -22,6 +22,7 @@ mod limits;
 mod login_cors;
 mod outages;
 mod profile;
+mod quotas;
 mod revocation;
 mod robustness;
 mod token;

@@ -133,6 +133,14 @@ impl Quotas {
         }
     }
 
+    /// Clients with counters in this instance's memory (only clients with a limit get one).
+    pub fn tracked(&self) -> usize {
+        self.local
+            .iter()
+            .filter_map(|m| m.lock().ok().map(|m| m.len()))
+            .sum()
+    }
+
     fn local_admit(
         &self,
         client_id: &str,

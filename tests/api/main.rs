@@ -16,6 +16,7 @@ mod customer;
 mod discovery;
 mod drills;
 mod framing;
+mod haproxy_drill;
 mod keys;
 mod lifecycle;
 mod limits;

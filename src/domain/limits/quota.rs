@@ -93,10 +93,13 @@ impl Slot {
     }
 }
 
+/// One lock stripe of the local counters: per client id, one slot per limit (rate limit,
+/// quota). Only clients with a limit get an entry, so the maps are bounded by the provisioned
+/// clients.
+type Stripe = Mutex<HashMap<String, [Slot; 2]>>;
+
 pub struct Quotas {
-    /// Per client id: one slot per limit (rate limit, quota). Only clients with a limit get an
-    /// entry, so the map is bounded by the provisioned clients.
-    local: Box<[Mutex<HashMap<String, [Slot; 2]>>]>,
+    local: Box<[Stripe]>,
     stripe_of: RandomState,
     redis: Option<(Arc<RedisLink>, redis::Script)>,
 }

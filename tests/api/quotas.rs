@@ -162,6 +162,49 @@ backend_test! {
     }
 }
 
+backend_test! {
+    async fn through_redis_a_busy_partner_reserves_slots_in_leases_and_never_passes_its_quota(backend) {
+        let settings = sharing_redis(unique_prefix());
+        let first = TestApp::spawn_with(backend, settings.clone()).await;
+        let second = TestApp::spawn_on(first.db.clone(), settings).await;
+        to_the_next_hour(&[&first, &second]);
+        let busy = create_metered(&first, "busy", flags(None, Some("100000/h"), None)).await;
+        let tight = create_metered(&first, "tight", flags(None, Some("300/h"), None)).await;
+        let calls = || first.state.authority.limits.quotas.remote_calls()
+            + second.state.authority.limits.quotas.remote_calls();
+        let mut ok = 0;
+        for i in 0..400 {
+            let app = if i % 2 == 0 { &first } else { &second };
+            ok += granted(app, "busy", &busy, 1).await;
+        }
+        assert_eq!(ok, 400);
+        assert!(calls() <= 20, "{} Redis calls for 400 requests far from the limit", calls());
+        // Near the limit the leases shrink to one slot: exactly the quota over both instances.
+        let mut ok = 0;
+        for i in 0..400 {
+            let app = if i % 2 == 0 { &first } else { &second };
+            ok += granted(app, "tight", &tight, 1).await;
+        }
+        assert_eq!(ok, 300);
+    }
+
+    async fn a_lease_outlived_by_its_window_gives_its_slots_back(backend) {
+        let app = TestApp::spawn_with(backend, sharing_redis(unique_prefix())).await;
+        to_the_next_hour(&[&app]);
+        // The per-second limit ends every lease within a second; the hourly quota must not lose
+        // the slots leased but unused at each of those ends.
+        let secret = create_metered(&app, "p", flags(Some("100000/s"), Some("1000/h"), None)).await;
+        let mut ok = 0;
+        for i in 0..1100 {
+            if i % 50 == 49 {
+                app.clock.advance_secs(1);
+            }
+            ok += granted(&app, "p", &secret, 1).await;
+        }
+        assert_eq!(ok, 1000, "every slot of the hour used, none lost to ended leases");
+    }
+}
+
 /// Without Redis each instance counts alone (the README says so): two instances let a
 /// partner through twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,6 +188,22 @@ backend_test! {
         assert_eq!(ok, 300);
     }
 
+    async fn a_lowered_limit_applies_at_once_whatever_slots_were_leased(backend) {
+        let app = TestApp::spawn_with(backend, sharing_redis(unique_prefix())).await;
+        to_the_next_hour(&[&app]);
+        let secret = create_metered(&app, "p", flags(None, Some("100000/h"), None)).await;
+        assert_eq!(granted(&app, "p", &secret, 5).await, 5, "a lease of 64 slots taken");
+        let change = ClientChange {
+            policy: lifecycle::parse_policy(&flags(None, Some("3/h"), None), 3600).unwrap(),
+            ..ClientChange::default()
+        };
+        lifecycle::update_client(&app.store, "p", &change, app.now()).await.unwrap();
+        // Past the 5-second bound: the new limit, already used up, refuses; the slots left in
+        // the lease do not outlive the limit they were leased under.
+        tokio::time::sleep(Duration::from_millis(5500)).await;
+        assert_eq!(granted(&app, "p", &secret, 3).await, 0);
+    }
+
     async fn a_lease_outlived_by_its_window_gives_its_slots_back(backend) {
         let app = TestApp::spawn_with(backend, sharing_redis(unique_prefix())).await;
         to_the_next_hour(&[&app]);

@@ -121,9 +121,12 @@ impl Slot {
     }
 }
 
-/// Slots reserved in Redis and not yet used, for the windows they were reserved in.
+/// Slots reserved in Redis and not yet used, for the limits and windows they were reserved in.
 #[derive(Default)]
 struct Lease {
+    /// The client's limits at reservation: a changed limit ends the lease, so a lowered one
+    /// applies at once rather than after the slots already leased.
+    limits: [Option<Rate>; 2],
     /// The window index of each limit (0: no such limit) at reservation.
     windows: [i64; 2],
     left: u64,
@@ -254,11 +257,12 @@ impl Quotas {
     ) -> Option<Outcome> {
         let windows = windows_of(limits, now_secs);
         let taken = self.with_entry(client_id, |e| {
-            if e.lease.windows == windows && e.lease.left > 0 {
+            if e.lease.windows == windows && e.lease.limits == *limits && e.lease.left > 0 {
                 e.lease.left -= 1;
                 return Ok(());
             }
-            // A lease of windows gone by: what is left goes back where its window still runs.
+            // A lease of windows gone by (or of other limits): what is left goes back where
+            // its window still runs.
             Err(std::mem::take(&mut e.lease))
         })?;
         let stale = match taken {
@@ -272,31 +276,30 @@ impl Quotas {
             Err(stale) => stale,
         };
         if stale.left > 0 {
-            remote.give_back(client_id, limits, &stale, windows);
+            remote.give_back(client_id, &stale, now_secs);
         }
         let (reserved, outcome) = remote.reserve(client_id, policy, limits, now_secs).await?;
         if reserved > 1 {
             let spare = reserved - 1;
             let unkept = self.with_entry(client_id, |e| {
-                if e.lease.windows == windows {
+                let lease = Lease {
+                    limits: *limits,
+                    windows,
+                    left: spare,
+                };
+                if e.lease.windows == windows && e.lease.limits == *limits {
                     e.lease.left += spare;
                     None
                 } else if e.lease.left == 0 {
-                    e.lease = Lease {
-                        windows,
-                        left: spare,
-                    };
+                    e.lease = lease;
                     None
                 } else {
                     // A request of a later window leased meanwhile: this one's spare goes back.
-                    Some(Lease {
-                        windows,
-                        left: spare,
-                    })
+                    Some(lease)
                 }
             });
             if let Some(Some(lease)) = unkept {
-                remote.give_back(client_id, limits, &lease, windows);
+                remote.give_back(client_id, &lease, now_secs);
             }
         }
         Some(outcome)
@@ -450,17 +453,13 @@ impl Remote {
         }
     }
 
-    /// Gives the unused slots of `lease` back to each limit whose window is still `current`, in
+    /// Gives the unused slots of `lease` back to each of its limits whose window still runs, in
     /// the background (a request does not wait for it; a failure loses only those slots).
-    fn give_back(
-        &self,
-        client_id: &str,
-        limits: &[Option<Rate>; 2],
-        lease: &Lease,
-        current: [i64; 2],
-    ) {
+    fn give_back(&self, client_id: &str, lease: &Lease, now_secs: i64) {
+        let current = windows_of(&lease.limits, now_secs);
         let running: [Option<Rate>; 2] = [0, 1].map(|i| {
-            limits
+            lease
+                .limits
                 .get(i)
                 .copied()
                 .flatten()

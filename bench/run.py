@@ -10,6 +10,7 @@ plus the argon2id cost on this machine and the login rate against its ceiling.
     python3 bench/run.py --seconds 5 --runs 1 --backends sqlite
     python3 bench/run.py --only tokens,profile    # the token and profile rows (and the bare handler)
     python3 bench/run.py --only spray             # the abuse-limit spray beside a valid client
+    python3 bench/run.py --only tokens,quota      # a client with a quota (never reached) against one without
     python3 bench/run.py --only assertion         # private_key_jwt (ES256) beside a client secret
 """
 
@@ -83,7 +84,7 @@ class RssSampler(threading.Thread):
 
 
 class Server:
-    def __init__(self, backend, pg_admin_url, limits=False):
+    def __init__(self, backend, pg_admin_url, limits=False, redis_url=None):
         self.backend = backend
         self.port = free_port()
         self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
@@ -107,6 +108,9 @@ class Server:
             # The failure-timing measurement fails on purpose hundreds of times a minute.
             self.env["TOLLGATE_FAILURES_PER_MINUTE"] = "1000000"
             self.env["TOLLGATE_ADDRESS_FAILURES_PER_MINUTE"] = "1000000"
+        if redis_url:
+            self.env["TOLLGATE_REDIS_URL"] = redis_url
+            self.env["TOLLGATE_REDIS_PREFIX"] = f"tollgate-bench-{uuid.uuid4().hex[:12]}"
         self.base = f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args, stdin=None):
@@ -177,6 +181,44 @@ def timing_pairs(base, n=150):
         samples["unknown_user"].append(timed("/customer_authenticate", "username=nobody&password=wrong+password"))
         samples["wrong_password"].append(timed("/customer_authenticate", "username=bench-user&password=wrong+password"))
     return {k: statistics.median(v) * 1000 for k, v in samples.items()}
+
+
+# A rate limit and a quota far above what the load generator reaches: the row measures what
+# counting costs, never a refusal.
+NEVER_REACHED = ("--rate-limit", "1000000000/s", "--quota", "1000000000/d")
+
+
+def basic_header(client_id, secret):
+    return "Authorization: Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def redis_quota_row(oha, backend, args):
+    """A client whose quota is counted in Redis (one script call per token request), on a server
+    of its own started with TOLLGATE_REDIS_URL."""
+    srv = Server(backend, args.pg, redis_url=args.redis)
+    try:
+        secret = srv.cli("client", "create", "--id", "bench-metered", "--scope", "profile:read",
+                         *NEVER_REACHED)["client_secret"]
+        srv.start()
+        target = ("POST", srv.base + "/access_token",
+                  [basic_header("bench-metered", secret), "Content-Type: application/x-www-form-urlencoded"],
+                  "grant_type=client_credentials")
+        oha_run(oha, 1, 4, *target)
+        runs = []
+        for _ in range(args.runs):
+            sampler = RssSampler(srv.proc.pid)
+            sampler.start()
+            r = oha_run(oha, args.seconds, args.connections, *target)
+            sampler.stop.set()
+            sampler.join()
+            r["rss_kib"] = sampler.peak_kib
+            runs.append(r)
+            time.sleep(2)
+            print(f"  {backend:8} {'/access_token (Basic, quota in Redis)':34} {r['rps']:9.0f} req/s  "
+                  f"p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}", file=sys.stderr)
+        return median_of(runs)
+    finally:
+        srv.close()
 
 
 def bare_handler(oha, args):
@@ -368,16 +410,23 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--backends", default="postgres,sqlite")
     ap.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray,assertion,ops",
-                    help="comma list of: tokens, profile, login, flood, timing, spray, assertion, ops")
+    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray,quota,assertion,ops",
+                    help="comma list of: tokens, profile, login, flood, timing, spray, quota, assertion, ops")
+    ap.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"),
+                    help="the Redis of the 'quota in Redis' row")
     ap.add_argument("--spray-seconds", type=int, default=30)
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the release binaries already built (cargo build --release --bin tollgate "
+                         "--example bare_token [--example spray])")
     args = ap.parse_args()
     only = set(args.only.split(","))
 
     examples = (["--example", "bare_token"] + (["--example", "spray"] if "spray" in only else [])
                 + (["--example", "assertion_load"] if "assertion" in only else []))
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate", *examples], cwd=ROOT, check=True)
-    oha = ensure_oha() if only & {"tokens", "profile", "login", "flood", "ops"} else None
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate", *examples], cwd=ROOT,
+                       check=True)
+    oha = ensure_oha() if only & {"tokens", "profile", "login", "flood", "ops", "quota"} else None
     argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
 
     rows, timings, sprays, opsrows = [], [], [], []
@@ -386,17 +435,21 @@ def main():
     for backend in args.backends.split(","):
         if "spray" in only:
             sprays.append((backend, spray(backend, args)))
+        if "quota" in only:
+            rows.append((backend, "/access_token (Basic, quota in Redis)", redis_quota_row(oha, backend, args)))
         if "ops" in only:
             opsrows.append((backend, ops(backend, oha, args)))
         if "assertion" in only:
             rows.extend(assertion_rows(backend, args))
             if backend == "postgres":
                 rows.extend(assertion_rows(backend, args, redis=True))
-        if not only & {"tokens", "profile", "login", "flood", "timing"}:
+        if not only & {"tokens", "profile", "login", "flood", "timing", "quota"}:
             continue
         srv = Server(backend, args.pg)
         try:
             secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
+            metered = srv.cli("client", "create", "--id", "bench-metered", "--scope", "profile:read",
+                              *NEVER_REACHED)["client_secret"]
             api_key = srv.cli("apikey", "create", "--name", "bench")["api_key"]
             customer = srv.cli("customer", "create", "--username", "bench-user", "--password-stdin",
                                "--name", "Bench User", "--email", "bench@example.com",
@@ -413,6 +466,8 @@ def main():
             token_body = ("POST", srv.base + "/access_token", [f"Content-Type: {form}"],
                           urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "bench-partner",
                                                   "client_secret": secret}))
+            token_metered = ("POST", srv.base + "/access_token", [basic_header("bench-metered", metered),
+                             f"Content-Type: {form}"], "grant_type=client_credentials")
             profile = ("POST", srv.base + "/getprofile",
                        [f"api-key: {api_key}", f"Authorization: Bearer {token}", f"X-Customer-Id: {customer}"], None)
             login = ("POST", srv.base + "/customer_authenticate", [f"Content-Type: {form}"],
@@ -420,12 +475,13 @@ def main():
             if "timing" in only:
                 timings.append((backend, timing_pairs(srv.base)))
             # Warm-up: the first request per credential pays one argon2 verification.
-            for s in (token_basic, token_body, profile):
+            for s in (token_basic, token_body, profile, token_metered):
                 oha_run(oha, 1, 4, *s)
 
             scenarios = [("tokens", "/access_token (Basic)", token_basic), ("tokens", "/access_token (body)", token_body),
                          ("profile", "/getprofile", profile), ("login", "/customer_authenticate", login),
-                         ("flood", "/access_token during login flood", None)]
+                         ("flood", "/access_token during login flood", None),
+                         ("quota", "/access_token (Basic, quota set)", token_metered)]
             for _, name, s in (x for x in scenarios if x[0] in only):
                 runs = []
                 for _ in range(args.runs):
@@ -486,6 +542,10 @@ def main():
             if backend != "bare":
                 print(f"{backend}: /access_token (Basic) = {rps / idle['bare']:.0%} of the bare handler "
                       f"({rps:.0f} vs {idle['bare']:.0f}/s)")
+    for backend, name, m in rows:
+        if name.startswith("/access_token (Basic, quota") and backend in idle:
+            print(f"{backend}: {name} = {m['rps'] / idle[backend]:.0%} of the rate without a quota "
+                  f"(p99 {m['p99_ms']:.2f} ms)")
     bare_rows = [m for b, n, m in rows if b == "bare"]
     for backend, name, m in rows:
         if backend != "bare" and bare_rows and name != "/customer_authenticate":

@@ -146,7 +146,7 @@ impl Metrics {
         let quota_exceeded = Family::<ClientLabel, Counter>::default();
         registry.register(
             "tollgate_quota_exceeded",
-            "Token requests refused by a client's quota or rate limit",
+            "Token requests over a client's quota or rate limit (refused, or let through in observe mode)",
             quota_exceeded.clone(),
         );
         Self {

@@ -6,6 +6,7 @@ use clap::{Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use super::client_lifecycle::{self, LifecycleCommand, PolicyArgs};
 use super::{CliError, duration_secs, print, read_stdin_secret, rfc3339};
 use crate::app::open_store;
 use crate::config::Settings;
@@ -57,6 +58,8 @@ pub enum ClientCommand {
         /// Read the secret from standard input.
         #[arg(long)]
         secret_stdin: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
         /// Print an SQL INSERT for a provisioning migration instead of writing to the
         /// database; the secret goes to stderr.
         #[arg(long)]
@@ -78,6 +81,8 @@ pub enum ClientCommand {
         #[arg(long)]
         id: String,
     },
+    #[command(flatten)]
+    Lifecycle(LifecycleCommand),
     /// Replace a private_key_jwt client's public keys (every instance within 5 seconds).
     SetJwks {
         #[arg(long)]
@@ -93,17 +98,6 @@ pub enum ClientCommand {
         /// Or where the client publishes it.
         #[arg(long)]
         jwks_uri: Option<String>,
-    },
-    /// Change a client's settings; only the settings given change.
-    Update {
-        #[arg(long)]
-        id: String,
-        /// Replace the client's audiences with these (repeatable).
-        #[arg(long, conflicts_with = "server_audience")]
-        audience: Vec<String>,
-        /// Replace the client's audiences with the server's own audience.
-        #[arg(long)]
-        server_audience: bool,
     },
 }
 
@@ -133,6 +127,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             jwks_uri,
             secret,
             secret_stdin,
+            policy,
             sql,
         } => {
             let jwks = jwks_arg(jwks_file.as_deref(), jwks_uri)?;
@@ -162,6 +157,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 default_scopes: default_scope,
                 audiences: audience,
                 auth,
+                policy: policy.policy(settings)?,
             };
             let server_audience = settings.default_audience();
             if sql {
@@ -221,6 +217,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 (!secret_stdin).then_some(&secret),
             ));
         }
+        ClientCommand::Lifecycle(command) => client_lifecycle::run(command, settings, now).await?,
         ClientCommand::RevokeSecret { id } => {
             let store = open_store(settings).await?;
             let revoked = provisioning::revoke_previous_secrets(&store, &id, now).await?;
@@ -240,27 +237,6 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             let store = open_store(settings).await?;
             provisioning::set_client_jwks(&store, &id, jwks, now).await?;
             print(&json!({"client_id": id, "updated": [field]}));
-        }
-        ClientCommand::Update {
-            id,
-            audience,
-            server_audience,
-        } => {
-            if audience.is_empty() && !server_audience {
-                return Err(CliError::Usage(
-                    "nothing to update: give --audience (repeatable) or --server-audience".into(),
-                ));
-            }
-            let store = open_store(settings).await?;
-            let own = settings.default_audience();
-            let audiences =
-                provisioning::set_client_audiences(&store, &id, audience, own, now).await?;
-            let shown = if audiences.is_empty() {
-                vec![own.to_owned()]
-            } else {
-                audiences
-            };
-            print(&json!({"client_id": id, "audiences": shown}));
         }
     }
     Ok(())

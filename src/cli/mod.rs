@@ -6,6 +6,7 @@
 mod apikey;
 mod audit;
 mod client;
+mod client_lifecycle;
 mod customer;
 mod keys;
 mod widget;

@@ -43,6 +43,15 @@ pub enum AuditKind {
     SecretRevoked,
     ApiKeyRevoked,
     KeyRotated,
+    ClientDisabled,
+    ClientEnabled,
+    ClientDeleted,
+    CustomerCreated,
+    CustomerUpdated,
+    CustomerDisabled,
+    CustomerEnabled,
+    CustomerDeleted,
+    CustomerPasswordSet,
 }
 
 impl AuditKind {
@@ -60,6 +69,15 @@ impl AuditKind {
             Self::SecretRevoked => "secret_revoked",
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::KeyRotated => "key_rotated",
+            Self::ClientDisabled => "client_disabled",
+            Self::ClientEnabled => "client_enabled",
+            Self::ClientDeleted => "client_deleted",
+            Self::CustomerCreated => "customer_created",
+            Self::CustomerUpdated => "customer_updated",
+            Self::CustomerDisabled => "customer_disabled",
+            Self::CustomerEnabled => "customer_enabled",
+            Self::CustomerDeleted => "customer_deleted",
+            Self::CustomerPasswordSet => "customer_password_set",
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum Error {
     /// Too many failed authentications from here: retry after this many seconds.
     #[error("too many failed attempts")]
     TooManyRequests(u64),
+    /// The client is over its rate limit or quota (issue 13), in enforce mode.
+    #[error("over the client's limit of {}", .0.limit)]
+    QuotaExceeded(crate::domain::limits::QuotaExceeded),
     /// Chat-widget tokens (issue 4): this profile serves logged-in customers only.
     #[error("login required")]
     LoginRequired,

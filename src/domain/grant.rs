@@ -29,9 +29,27 @@ pub async fn exchange(
     let scope = settle_scope(&client, req.scope)?;
     let audience = settle_audience(&client, req.resources, auth.tokens.default_audience())?;
     let client_id = client.client_id;
-    let issued = auth
-        .tokens
-        .issue_access_token(&client_id, audience, &scope, now_millis)?;
+    let policy = client.policy.as_deref();
+    // The hot path of a client without limits: one branch on the record already in hand.
+    if let Some(p) = policy.filter(|p| p.has_limits()) {
+        let now_secs = now_millis.div_euclid(1000);
+        let admitted = auth
+            .limits
+            .quotas
+            .admit(client_id.as_str(), p, now_secs)
+            .await;
+        if !matches!(admitted, Ok(false)) {
+            auth.metrics.quota_exceeded(client_id.as_str());
+        }
+        admitted.map_err(Error::QuotaExceeded)?;
+    }
+    let issued = auth.tokens.issue_access_token(
+        &client_id,
+        audience,
+        &scope,
+        policy.and_then(|p| p.token_ttl),
+        now_millis,
+    )?;
     if auth.audit.every_token() {
         auth.audit
             .record(
@@ -128,6 +146,7 @@ mod tests {
             default_scopes: ScopeSet::parse(defaults).unwrap(),
             audiences: Vec::new(),
             enabled: true,
+            policy: None,
         }
     }
 

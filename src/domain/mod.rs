@@ -9,6 +9,7 @@ pub mod client_keys;
 pub mod customer_login;
 mod error;
 pub mod grant;
+pub mod lifecycle;
 pub mod limits;
 pub mod profile;
 pub mod provisioning;

@@ -1,6 +1,8 @@
 //! Creating clients, API keys and customers: what the CLI does, written once so the tests use
 //! exactly the same path. Secrets are generated here (256 bits) and returned once.
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::Error;
@@ -8,7 +10,9 @@ use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::client_keys::check_jwks_uri;
 use crate::security::client_keys::ClientKeySet;
 use crate::security::hashing::{Argon2Settings, bind, hash_now};
-use crate::store::{ApiKeyRecord, ClientAuth, ClientJwks, ClientRecord, CustomerRecord, Store};
+use crate::store::{
+    ApiKeyRecord, ClientAuth, ClientJwks, ClientPolicy, ClientRecord, CustomerRecord, Store,
+};
 use crate::types::{
     ApiKey, ClientId, CustomerId, ScopeSet, Username, generate_secret, is_absolute_uri,
 };
@@ -21,6 +25,8 @@ pub struct NewClient {
     /// The audiences its tokens may be for; empty: the server's own.
     pub audiences: Vec<String>,
     pub auth: NewClientAuth,
+    /// Token lifetime, rate limit and quota (see `lifecycle::parse_policy`).
+    pub policy: ClientPolicy,
 }
 
 /// How a new client will authenticate.
@@ -69,6 +75,7 @@ pub fn prepare_client(
             default_scopes: defaults,
             audiences,
             enabled: true,
+            policy: (spec.policy != ClientPolicy::default()).then(|| Arc::new(spec.policy)),
         },
         secret,
     ))
@@ -136,6 +143,16 @@ pub async fn create_client(
     now: i64,
 ) -> Result<(String, Option<SecretString>), Error> {
     let (record, secret) = prepare_client(spec, argon2, server_audience)?;
+    let id = record.client_id.as_str();
+    // Tokens name their client by id alone: a new client must not inherit a deleted one's.
+    if let Some(until) = store.client_id_reusable_at(id).await?
+        && until > now
+    {
+        return Err(Error::invalid_request(format!(
+            "client {id} was deleted and tokens issued to it may still be unexpired; its id \
+             can be used again after {until} (Unix seconds), or choose another id"
+        )));
+    }
     store.insert_client(&record, now).await?;
     let method = match record.auth {
         ClientAuth::Secret { .. } => "client_secret",
@@ -143,7 +160,15 @@ pub async fn create_client(
     };
     AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
         .client(record.client_id.as_str())
-        .detail(format!("scopes={} auth={method}", record.allowed_scopes))
+        .detail(format!(
+            "scopes={} auth={method}{}",
+            record.allowed_scopes,
+            record
+                .policy
+                .as_deref()
+                .map(super::lifecycle::describe_policy)
+                .unwrap_or_default()
+        ))
         .write_now(store)
         .await?;
     Ok((record.client_id.to_string(), secret))
@@ -174,29 +199,6 @@ pub async fn set_client_jwks(
         .write_now(store)
         .await?;
     Ok(())
-}
-
-/// Replaces a client's audiences (`tollgate client update --audience …`); empty: the server's.
-pub async fn set_client_audiences(
-    store: &Store,
-    client_id: &str,
-    audiences: Vec<String>,
-    server_audience: &str,
-    now: i64,
-) -> Result<Vec<String>, Error> {
-    let audiences = check_audiences(audiences, server_audience)?;
-    if !store
-        .set_client_audiences(client_id, &audiences, now)
-        .await?
-    {
-        return Err(Error::invalid_request(format!("no client {client_id}")));
-    }
-    AuditEvent::new(AuditKind::ClientUpdated, &Caller::cli(), now * 1000)
-        .client(client_id)
-        .detail(format!("audiences={}", audiences.join(" ")))
-        .write_now(store)
-        .await?;
-    Ok(audiences)
 }
 
 pub async fn create_api_key(
@@ -329,5 +331,9 @@ pub async fn create_customer(
         attributes,
     };
     store.insert_customer(&record, now).await?;
+    AuditEvent::new(AuditKind::CustomerCreated, &Caller::cli(), now * 1000)
+        .customer(id.as_str())
+        .write_now(store)
+        .await?;
     Ok(id)
 }

@@ -158,6 +158,19 @@ fn map(e: &Error) -> Mapped {
                 "too many failed attempts; retry later".into(),
             )
         },
+        // The partner's own limit is named: it is theirs to know, and tells them what to fix.
+        E::QuotaExceeded(q) => Mapped {
+            retry_after: Some(u32::try_from(q.retry_after).unwrap_or(u32::MAX).max(1)),
+            ..m(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                format!(
+                    "this client is over its limit of {} token requests; retry after the \
+                     Retry-After seconds",
+                    q.limit
+                ),
+            )
+        },
         E::LoginRequired => Mapped {
             challenge: Some(format!("JWT realm=\"{REALM}-customer\"")),
             ..m(
@@ -319,6 +332,7 @@ mod tests {
             (Error::UnknownCustomer, 404, "not_found"),
             (Error::Busy, 503, "temporarily_unavailable"),
             (Error::TooManyRequests(30), 429, "slow_down"),
+            (quota_exceeded(), 429, "slow_down"),
             (
                 Error::Unavailable("db".into()),
                 503,
@@ -358,6 +372,7 @@ mod tests {
             Error::InvalidCustomerToken(leaked),
             Error::UnknownCustomer,
             Error::TooManyRequests(30),
+            quota_exceeded(),
             Error::LoginRequired,
             Error::UnknownWidgetProfile,
             Error::Upstream(hostile.clone()),
@@ -423,6 +438,23 @@ mod tests {
         let res = ApiError(Error::Upstream("AXP answered 500 for sk_live".into())).error_response();
         let bytes = futures_lite_block_on(actix_web::body::to_bytes(res.into_body())).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("sk_live"));
+    }
+
+    fn quota_exceeded() -> Error {
+        Error::QuotaExceeded(crate::domain::limits::QuotaExceeded {
+            limit: crate::types::Rate::parse("50/s").unwrap(),
+            retry_after: 1,
+        })
+    }
+
+    #[test]
+    fn a_quota_refusal_says_which_limit_and_when_to_retry() {
+        let res = ApiError(quota_exceeded()).error_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&res, header::RETRY_AFTER).unwrap(), "1");
+        let bytes = futures_lite_block_on(actix_web::body::to_bytes(res.into_body())).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(body["error_description"].as_str().unwrap().contains("50/s"));
     }
 
     fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {

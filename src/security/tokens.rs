@@ -166,13 +166,17 @@ impl TokenService {
     }
 
     /// An RFC 9068 access token for `audience` (`None`: the server's default audience).
+    /// `ttl`: the client's own token lifetime, if it has one. The server's lifetime caps it:
+    /// key retirement waits for the longest token the server issues (`rotate_if_due`).
     pub fn issue_access_token(
         &self,
         client_id: &ClientId,
         audience: Option<Audience>,
         scope: &ScopeSet,
+        ttl: Option<u64>,
         now_millis: i64,
     ) -> Result<Issued, KeyError> {
+        let ttl = ttl.map_or(self.access_ttl, |t| t.clamp(1, self.access_ttl));
         let iat = now_millis.div_euclid(1000);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -180,7 +184,7 @@ impl TokenService {
             client_id: client_id.to_string(),
             aud: audience.unwrap_or_else(|| Audience::One(self.default_audience.clone())),
             iat,
-            exp: iat + ttl_i64(self.access_ttl),
+            exp: iat + ttl_i64(ttl),
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scope.to_string(),
             nbf: None,
@@ -192,7 +196,7 @@ impl TokenService {
             token,
             kid: signer.kid().to_owned(),
             jti: claims.jti,
-            expires_in: self.access_ttl,
+            expires_in: ttl,
             issued_at_millis: now_millis,
         })
     }

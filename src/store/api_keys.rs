@@ -68,3 +68,48 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+/// An API key as an admin sees it: everything but its hash.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    pub prefix: String,
+    pub name: String,
+    pub apis: Vec<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKeyRow {
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        let apis: String = r.try_get("apis")?;
+        Ok(Self {
+            prefix: r.try_get("prefix")?,
+            name: r.try_get("name")?,
+            apis: apis.split_whitespace().map(str::to_owned).collect(),
+            created_at: r.try_get("created_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        })
+    }
+}
+
+const ROW: &str = "SELECT prefix, name, apis, created_at, revoked_at FROM api_keys";
+
+impl Store {
+    /// Every API key, revoked ones too, oldest first.
+    pub async fn api_key_rows(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = sqlx::query(&format!("{ROW} ORDER BY created_at, prefix"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.note(e))?;
+        rows.iter().map(ApiKeyRow::from_row).collect()
+    }
+
+    pub async fn api_key_row(&self, prefix: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let row = sqlx::query(&format!("{ROW} WHERE prefix = $1"))
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.note(e))?;
+        row.as_ref().map(ApiKeyRow::from_row).transpose()
+    }
+}

@@ -1,9 +1,12 @@
 //! `clients` and `previous_client_secrets`: partner clients of the client-credentials grant,
 //! with their authentication method, keys and audiences.
 
+use std::sync::Arc;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::client_policies::{ClientPolicy, PolicyChange, policy_sql, write_policy};
 use super::{Store, StoreError, malformed, sql_literal};
 use crate::types::{ClientId, ScopeSet};
 
@@ -16,6 +19,9 @@ pub struct ClientRecord {
     /// The audiences its tokens may be for (RFC 8707); empty: the server's default audience.
     pub audiences: Vec<String>,
     pub enabled: bool,
+    /// Token lifetime, rate limit and quota (`client_policies`); `None`: the defaults, no
+    /// limits. Shared, so the credential cache hands it out without copying.
+    pub policy: Option<Arc<ClientPolicy>>,
 }
 
 /// How a client proves who it is: one method per client.
@@ -67,6 +73,15 @@ pub fn audiences_column(audiences: &[String]) -> Option<String> {
     (!audiences.is_empty()).then(|| audiences.join(" "))
 }
 
+/// The audiences `audiences_column` stored.
+pub(super) fn audiences_of(column: Option<String>) -> Vec<String> {
+    column
+        .iter()
+        .flat_map(|a| a.split_ascii_whitespace())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl ClientRecord {
     fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
         let id: String = r.try_get("client_id")?;
@@ -90,19 +105,15 @@ impl ClientRecord {
             }
             _ => return Err(malformed("clients", "auth_method", "unknown method")),
         };
-        let audience: Option<String> = r.try_get("audience")?;
         Ok(Self {
             client_id: ClientId::parse(&id)
                 .map_err(|why| malformed("clients", "client_id", why))?,
             auth,
             allowed_scopes: scopes(r, "allowed_scopes")?,
             default_scopes: scopes(r, "default_scopes")?,
-            audiences: audience
-                .iter()
-                .flat_map(|a| a.split_ascii_whitespace())
-                .map(str::to_owned)
-                .collect(),
+            audiences: audiences_of(r.try_get("audience")?),
             enabled: r.try_get::<i64, _>("enabled")? != 0,
+            policy: None,
         })
     }
 }
@@ -119,10 +130,16 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.note(e))?;
-        row.as_ref().map(ClientRecord::from_row).transpose()
+        let Some(mut record) = row.as_ref().map(ClientRecord::from_row).transpose()? else {
+            return Ok(None);
+        };
+        record.policy = self.client_policy(client_id).await?.map(Arc::new);
+        Ok(Some(record))
     }
 
+    /// Inserts a client and its policy, together or not at all.
     pub async fn insert_client(&self, c: &ClientRecord, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
         let (hash, jwks, jwks_uri) = c.auth.columns();
         sqlx::query(&format!(
             "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) \
@@ -138,9 +155,16 @@ impl Store {
         .bind(jwks)
         .bind(jwks_uri)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| self.note(e))?;
+        if let Some(policy) = &c.policy {
+            let change = PolicyChange::from(&**policy);
+            write_policy(&mut tx, c.client_id.as_str(), &change, now)
+                .await
+                .map_err(|e| self.note(e))?;
+        }
+        tx.commit().await.map_err(|e| self.note(e))?;
         Ok(())
     }
 
@@ -168,25 +192,6 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| self.note(e))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Replaces a client's audiences (empty: the server's default). `false` when there is no
-    /// such client.
-    pub async fn set_client_audiences(
-        &self,
-        client_id: &str,
-        audiences: &[String],
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE clients SET audience = $2, updated_at = $3 WHERE client_id = $1")
-                .bind(client_id)
-                .bind(audiences_column(audiences))
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| self.note(e))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -242,6 +247,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.note(e))?;
+        // From here on, a use of the old secret counts as a use of a previous one.
+        Store::forget_secret_use(&mut tx, client_id)
+            .await
+            .map_err(|e| self.note(e))?;
         tx.commit().await.map_err(|e| self.note(e))?;
         Ok(true)
     }
@@ -282,10 +291,11 @@ impl Store {
 
 /// The INSERT for a client, with literals rather than parameters so that the CLI can print it
 /// for an admin's provisioning migration. The statement is plain SQL that PostgreSQL and
-/// SQLite read alike; values are quoted by `sql_literal`.
+/// SQLite read alike; values are quoted by `sql_literal`. A client with a policy gets a second
+/// statement for it (the caller ends the last one).
 pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
     let (hash, jwks, jwks_uri) = c.auth.columns();
-    format!(
+    let insert = format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) VALUES ({}, {}, {}, {}, \
          {}, {}, {}, {}, {}, {now}, {now})",
         sql_literal(Some(c.client_id.as_str())),
@@ -297,5 +307,13 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
         sql_literal(Some(c.auth.method())),
         sql_literal(jwks),
         sql_literal(jwks_uri),
-    )
+    );
+    let policy = c
+        .policy
+        .as_ref()
+        .and_then(|p| policy_sql(c.client_id.as_str(), &PolicyChange::from(&**p), now));
+    match policy {
+        Some(policy) => format!("{insert};\n{policy}"),
+        None => insert,
+    }
 }

@@ -38,6 +38,7 @@ const POSTGRES: &[(&str, &str)] = migrations!("postgres":
     "0008_client_auth_methods",
     "0009_client_assertion_jtis",
     "0010_widget_keys",
+    "0020_client_lifecycle",
     "0030_usage",
 );
 const SQLITE: &[(&str, &str)] = migrations!("sqlite":
@@ -51,6 +52,7 @@ const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0008_client_auth_methods",
     "0009_client_assertion_jtis",
     "0010_widget_keys",
+    "0020_client_lifecycle",
     "0030_usage",
 );
 

@@ -13,6 +13,8 @@
 pub mod api_keys;
 mod assertion_jtis;
 pub mod audit;
+pub mod client_admin;
+pub mod client_policies;
 pub mod clients;
 pub mod customers;
 mod error;
@@ -32,10 +34,14 @@ use sqlx::{AnyPool, Executor, Row};
 use error::Fault;
 use recycle::Recycler;
 
-pub use api_keys::ApiKeyRecord;
+pub use api_keys::{ApiKeyRecord, ApiKeyRow};
 pub use audit::{AuditEvent, AuditRow};
+pub use client_admin::{ClientRow, ClientUpdate, client_enabled_sql, client_update_sql};
+pub use client_policies::{ClientPolicy, PolicyChange};
 pub use clients::{ClientAuth, ClientJwks, ClientRecord, client_insert_sql};
-pub use customers::{CustomerLogin, CustomerRecord, Profile};
+pub use customers::{
+    CustomerKey, CustomerLogin, CustomerRecord, CustomerRow, CustomerUpdate, Profile,
+};
 pub use error::StoreError;
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;

@@ -113,7 +113,7 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// When each credential of `kind` among `ids` was last used, as far as flushed.
+    /// When the credential `id` of `kind` was last used, as far as flushed (milliseconds).
     pub async fn last_used(&self, kind: &str, id: &str) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT last_used_ms FROM credential_last_used WHERE kind = $1 AND id = $2",
@@ -124,6 +124,22 @@ impl Store {
         .await
         .map_err(|e| self.note(e))?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Forgets when a client's secrets were last used: its secret was replaced (the new one
+    /// has not been used yet) or the client is gone.
+    pub(super) async fn forget_secret_use(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        client_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM credential_last_used WHERE id = $1 \
+             AND kind IN ('client_secret', 'client_previous_secret')",
+        )
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
     }
 
     /// Forgets the ids of flushes applied before `before_ms`: no retry comes that late.

@@ -29,7 +29,7 @@ backend_test! {
         events.sort();
         assert_eq!(events, [
             "api_key_created", "client_auth_failed", "client_auth_failed", "client_created",
-            "login_failed", "login_failed", "login_succeeded", "token_issued", "token_revoked",
+            "customer_created", "login_failed", "login_failed", "login_succeeded", "token_issued", "token_revoked",
         ]);
         let find = |event: &'static str| rows.iter().filter(move |r| r.event == event);
         let issued = find("token_issued").next().unwrap();

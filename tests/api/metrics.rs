@@ -7,7 +7,7 @@ use crate::backend_test;
 use crate::support::*;
 
 /// The value of the sample `series` (name and labels exactly as exposed), 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
+pub fn sample(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| {
             l.strip_prefix(series)
@@ -16,7 +16,7 @@ fn sample(text: &str, series: &str) -> f64 {
         .map_or(0.0, |v| v.parse().unwrap())
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub async fn scrape(app: &TestApp) -> String {
     let res = app
         .http
         .get(app.metrics_url.as_deref().unwrap())

@@ -231,6 +231,7 @@ backend_test! {
             default_scopes: Some(String::new()),
             audiences: Vec::new(),
             auth: tollgate::domain::provisioning::NewClientAuth::Secret(None),
+            policy: Default::default(),
         }).await;
         let res = app.post_form("/access_token", Some(("p1", &secret)), "grant_type=client_credentials").await;
         assert_eq!(error_of(res).await.1["error"], "invalid_scope");

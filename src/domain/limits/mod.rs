@@ -1,4 +1,5 @@
-//! Abuse limits on authentication failures.
+//! Abuse limits on authentication failures, and the partners' rate limits and quotas
+//! (`quota`), which share this module's Redis connection and its fall-back to local counters.
 //!
 //! Failures are counted in fixed one-minute windows, per (principal, source address) pair and
 //! per source address. Keying the first counter by the pair is what keeps an attacker who
@@ -20,15 +21,17 @@
 //! (one atomic script per attempt; every key expires after two windows). Every Redis call is
 //! bounded by a short timeout; when Redis fails, the local counters take over.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
-
 use local::Local;
-use remote::{ACQUIRE, RELEASE, Redis};
+use remote::{ACQUIRE, RELEASE, Redis, RedisLink};
+
+pub use quota::{QuotaExceeded, Quotas};
 
 mod local;
+mod quota;
 mod remote;
 
 const WINDOW_SECS: i64 = 60;
@@ -120,6 +123,8 @@ pub struct Limiter {
     refused: [AtomicU64; 3],
     /// The window in which "the limiter is full" was last logged.
     full_logged: AtomicI64,
+    /// The partners' rate limits and quotas, on the same Redis connection.
+    pub quotas: Quotas,
 }
 
 /// A slot taken for one attempt. Say `failed()` when the credential was wrong; any other end
@@ -155,19 +160,18 @@ impl Drop for Permit<'_> {
 
 impl Limiter {
     pub fn new(settings: LimitSettings, redis_url: Option<String>, prefix: String) -> Self {
+        let link = redis_url.map(|url| Arc::new(RedisLink::new(url, prefix)));
         Self {
             local: Local::new(settings.max_keys),
             settings,
-            redis: redis_url.map(|url| Redis {
-                url,
-                prefix,
-                conn: OnceCell::new(),
+            redis: link.clone().map(|link| Redis {
+                link,
                 acquire: redis::Script::new(ACQUIRE),
                 release: redis::Script::new(RELEASE),
-                last_warning: AtomicI64::new(i64::MIN),
             }),
             refused: Default::default(),
             full_logged: AtomicI64::new(i64::MIN),
+            quotas: Quotas::new(link),
         }
     }
 

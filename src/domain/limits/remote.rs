@@ -1,6 +1,7 @@
 //! The counters in Redis, shared by every instance: one Lua script per attempt checks and
 //! increments both counters atomically, so the limit is exact across instances.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use redis::aio::ConnectionManager;
@@ -34,26 +35,27 @@ end
 return 0
 ";
 
-pub(super) struct Redis {
+/// One connection to Redis, shared by the failure limits and the partner quotas: connected on
+/// first use, every call bounded by `REDIS_TIMEOUT` by its caller, failures logged at most once
+/// a minute.
+pub(super) struct RedisLink {
     pub(super) url: String,
     pub(super) prefix: String,
-    pub(super) conn: OnceCell<ConnectionManager>,
-    pub(super) acquire: redis::Script,
-    pub(super) release: redis::Script,
-    pub(super) last_warning: AtomicI64,
+    conn: OnceCell<ConnectionManager>,
+    last_warning: AtomicI64,
 }
 
-impl Redis {
-    fn keys(&self, keys: &Keys, window: i64) -> [String; 3] {
-        let p = &self.prefix;
-        [
-            format!("{p}:fail:{window}:{}", keys.address),
-            format!("{p}:fail:{window}:{}", keys.pair),
-            format!("{p}:logged:{window}:{}", keys.address),
-        ]
+impl RedisLink {
+    pub(super) fn new(url: String, prefix: String) -> Self {
+        Self {
+            url,
+            prefix,
+            conn: OnceCell::new(),
+            last_warning: AtomicI64::new(i64::MIN),
+        }
     }
 
-    async fn conn(&self) -> redis::RedisResult<ConnectionManager> {
+    pub(super) async fn conn(&self) -> redis::RedisResult<ConnectionManager> {
         Ok(self
             .conn
             .get_or_try_init(|| async {
@@ -61,6 +63,44 @@ impl Redis {
             })
             .await?
             .clone())
+    }
+
+    /// The connection if one was made already (for work that must not wait for a connect).
+    pub(super) fn connected(&self) -> Option<ConnectionManager> {
+        self.conn.get().cloned()
+    }
+
+    /// At most one warning a minute, not one per request.
+    pub(super) fn warn(&self, now_secs: i64, error: &str) {
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now_secs.saturating_sub(last) >= 60
+            && self
+                .last_warning
+                .compare_exchange(last, now_secs, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                %error,
+                "Redis unavailable: abuse limits and quotas fall back to this instance's counters"
+            );
+        }
+    }
+}
+
+pub(super) struct Redis {
+    pub(super) link: Arc<RedisLink>,
+    pub(super) acquire: redis::Script,
+    pub(super) release: redis::Script,
+}
+
+impl Redis {
+    fn keys(&self, keys: &Keys, window: i64) -> [String; 3] {
+        let p = &self.link.prefix;
+        [
+            format!("{p}:fail:{window}:{}", keys.address),
+            format!("{p}:fail:{window}:{}", keys.pair),
+            format!("{p}:logged:{window}:{}", keys.address),
+        ]
     }
 
     /// `None` when Redis did not answer in time: the caller falls back to local counters.
@@ -73,7 +113,7 @@ impl Redis {
         let window = now_secs.div_euclid(WINDOW_SECS);
         let [a, p, logged] = self.keys(keys, window);
         let attempt = async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.link.conn().await?;
             self.acquire
                 .key(a)
                 .key(p)
@@ -95,11 +135,11 @@ impl Redis {
                 Some(Err((refusal, first == 1)))
             }
             Ok(Err(e)) => {
-                self.warn(now_secs, &e.to_string());
+                self.link.warn(now_secs, &e.to_string());
                 None
             }
             Err(_) => {
-                self.warn(now_secs, "timed out");
+                self.link.warn(now_secs, "timed out");
                 None
             }
         }
@@ -107,7 +147,7 @@ impl Redis {
 
     /// Gives the slots back in the background: a permit is settled in `Drop`, which cannot wait.
     pub(super) fn release(&self, keys: &Keys, window: i64) {
-        let Some(conn) = self.conn.get().cloned() else {
+        let Some(conn) = self.link.connected() else {
             return;
         };
         let [a, p, _] = self.keys(keys, window);
@@ -122,18 +162,5 @@ impl Redis {
             let _ = tokio::time::timeout(REDIS_TIMEOUT, invocation.invoke_async::<i64>(&mut conn))
                 .await;
         });
-    }
-
-    /// At most one warning a minute, not one per request.
-    fn warn(&self, now_secs: i64, error: &str) {
-        let last = self.last_warning.load(Ordering::Relaxed);
-        if now_secs.saturating_sub(last) >= 60
-            && self
-                .last_warning
-                .compare_exchange(last, now_secs, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(%error, "Redis unavailable: abuse limits fall back to this instance's counters");
-        }
     }
 }

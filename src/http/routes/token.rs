@@ -49,7 +49,7 @@ impl From<TokenGrant> for TokenResponse {
         (status = 200, description = "An access token", body = TokenResponse),
         (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or unauthorized_client", body = ErrorBody),
         (status = 401, description = "invalid_client", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts from this address, or the client is over its rate limit or quota; see Retry-After", body = ErrorBody),
         (status = 503, description = "Busy or database unavailable; see Retry-After", body = ErrorBody),
     )
 )]

@@ -355,8 +355,13 @@ mod tests {
         let (mut old, mut new) = if a.kid > b.kid { (a, b) } else { (b, a) };
         new.rotated_from = Some(old.kid.clone());
         old.retires_at = Some(now + 660);
-        let keys = build(&[old.clone(), new.clone()], &master, &[("p".into(), Alg::Rs256, 600)], now)
-            .unwrap();
+        let keys = build(
+            &[old.clone(), new.clone()],
+            &master,
+            &[("p".into(), Alg::Rs256, 600)],
+            now,
+        )
+        .unwrap();
         assert_eq!(keys.signer("p").unwrap().kid(), new.kid);
         // Both stay published until the old one retires.
         let jwks = keys.jwks_json("p", now).unwrap();

@@ -26,6 +26,7 @@ pub async fn create_key_client(app: &TestApp, id: &str, scopes: &str, jwks: Clie
         default_scopes: None,
         audiences: Vec::new(),
         auth: NewClientAuth::PrivateKeyJwt(jwks),
+        policy: Default::default(),
     })
     .await;
 }

@@ -303,5 +303,6 @@ pub fn new_client(id: &str, scopes: &str, audience: Option<&str>) -> NewClient {
         default_scopes: None,
         audiences: audience.map(str::to_owned).into_iter().collect(),
         auth: NewClientAuth::Secret(None),
+        policy: Default::default(),
     }
 }

@@ -67,12 +67,12 @@ fn benches(c: &mut Criterion) {
         c.bench_function(&format!("sign access token {alg}"), |b| {
             b.iter(|| {
                 tokens
-                    .issue_access_token(black_box(&client), None, &scope, None, now_ms)
+                    .issue_access_token(black_box(&client), None, &scope, None, None, now_ms)
                     .unwrap()
             })
         });
         let token = tokens
-            .issue_access_token(&client, None, &scope, None, now_ms)
+            .issue_access_token(&client, None, &scope, None, None, now_ms)
             .unwrap()
             .token;
         c.bench_function(&format!("verify access token {alg}"), |b| {

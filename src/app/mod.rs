@@ -16,10 +16,12 @@ use secrecy::ExposeSecret;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::domain::dpop::{DpopPolicy, NonceMode};
 use crate::domain::limits::Limiter;
 use crate::domain::usage::Usage;
 use crate::domain::{Authority, Error, Records};
 use crate::http::{self, AppState, middleware};
+use crate::security::dpop::NonceKey;
 use crate::security::hashing::Hasher;
 use crate::security::keys::{self, MasterKey};
 use crate::security::tokens::TokenService;
@@ -182,6 +184,19 @@ impl Application {
                 .map(|u| u.expose_secret().to_owned()),
             settings.redis_prefix.clone(),
         );
+        let nonces = match settings.dpop_nonce {
+            NonceMode::Off => None,
+            // Derived from the master key: every instance issues and accepts the same nonces.
+            NonceMode::Required => Some(NonceKey::new(
+                master_key(&settings)?
+                    .derive_hmac_key(b"dpop-nonce")
+                    .map_err(Error::from)?,
+            )),
+        };
+        let authority = authority.with_dpop(DpopPolicy {
+            max_age_secs: i64::try_from(settings.dpop_proof_max_age).unwrap_or(60),
+            nonces,
+        });
         authority.sync(clock.now_secs()).await;
         widgets
             .load_keys(

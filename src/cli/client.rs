@@ -58,6 +58,10 @@ pub enum ClientCommand {
         /// Read the secret from standard input.
         #[arg(long)]
         secret_stdin: bool,
+        /// Refuse its token requests without a DPoP proof (RFC 9449): its tokens are then
+        /// always bound to its key.
+        #[arg(long)]
+        require_dpop: bool,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Print an SQL INSERT for a provisioning migration instead of writing to the
@@ -128,6 +132,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             secret,
             secret_stdin,
             policy,
+            require_dpop,
             sql,
         } => {
             let jwks = jwks_arg(jwks_file.as_deref(), jwks_uri)?;
@@ -158,6 +163,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 audiences: audience,
                 auth,
                 policy: policy.policy(settings)?,
+                require_dpop,
             };
             let server_audience = settings.default_audience();
             if sql {

@@ -74,6 +74,9 @@ pub enum LifecycleCommand {
         /// Replace the client's audiences with the server's own audience.
         #[arg(long)]
         server_audience: bool,
+        /// Whether token requests must carry a DPoP proof (RFC 9449): true or false.
+        #[arg(long)]
+        require_dpop: Option<bool>,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Print the SQL for a provisioning migration instead of changing the database.
@@ -130,6 +133,7 @@ pub async fn run(command: LifecycleCommand, settings: &Settings, now: i64) -> Re
             default_scope,
             audience,
             server_audience,
+            require_dpop,
             policy,
             sql,
         } => {
@@ -137,6 +141,7 @@ pub async fn run(command: LifecycleCommand, settings: &Settings, now: i64) -> Re
                 scope,
                 default_scope,
                 audiences: (server_audience || !audience.is_empty()).then_some(audience),
+                require_dpop,
                 policy: policy.change(settings)?,
             };
             let own = settings.default_audience();
@@ -211,6 +216,7 @@ pub fn client_json(row: &ClientRow, settings: &Settings) -> Value {
         "scopes": row.allowed_scopes.to_string(),
         "default_scopes": row.default_scopes.to_string(),
         "audiences": audiences,
+        "require_dpop": row.require_dpop,
         "token_ttl": p.token_ttl,
         "rate_limit": rate(p.rate_limit),
         "quota": rate(p.quota),

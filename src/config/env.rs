@@ -113,6 +113,10 @@ pub(super) const VARIABLES: &[(&str, Setter)] = &[
     ("TOLLGATE_CLIENT_ASSERTION_MAX_LIFETIME", |s, v| {
         parse(&mut s.client_assertion_max_lifetime, v)
     }),
+    ("TOLLGATE_DPOP_PROOF_MAX_AGE", |s, v| {
+        parse(&mut s.dpop_proof_max_age, v)
+    }),
+    ("TOLLGATE_DPOP_NONCE", |s, v| parse(&mut s.dpop_nonce, v)),
     ("TOLLGATE_LOGIN_ALLOWED_ORIGINS", |s, v| {
         s.login_allowed_origins = Some(list(v));
         Ok(())

@@ -123,6 +123,10 @@ pub struct Settings {
     pub key_rotation_days: u32,
     /// The longest lifetime (`exp` − `iat`) of a client assertion accepted, in seconds.
     pub client_assertion_max_lifetime: u64,
+    /// How old a DPoP proof's `iat` may be, in seconds (RFC 9449 §4.3 item 10).
+    pub dpop_proof_max_age: u64,
+    /// `required`: DPoP proofs must carry a server nonce (RFC 9449 §8, §9).
+    pub dpop_nonce: crate::domain::dpop::NonceMode,
     pub argon2: Argon2Settings,
     pub widget_profiles: Vec<WidgetProfileConfig>,
     /// Origins whose pages may log a customer in from the browser (`/customer_authenticate`,
@@ -169,6 +173,8 @@ impl Default for Settings {
             trusted_proxy_hops: 0,
             key_rotation_days: 0,
             client_assertion_max_lifetime: 3600,
+            dpop_proof_max_age: 60,
+            dpop_nonce: crate::domain::dpop::NonceMode::Off,
             argon2: Argon2Settings::default(),
             widget_profiles: Vec::new(),
             login_allowed_origins: None,
@@ -266,6 +272,11 @@ impl Settings {
         if !(10..=86_400).contains(&self.client_assertion_max_lifetime) {
             return Err(ConfigError::Invalid(
                 "client_assertion_max_lifetime must be between 10 and 86400 seconds".into(),
+            ));
+        }
+        if !(5..=3_600).contains(&self.dpop_proof_max_age) {
+            return Err(ConfigError::Invalid(
+                "dpop_proof_max_age must be between 5 and 3600 seconds".into(),
             ));
         }
         if !(100..=600_000).contains(&self.body_timeout_ms) {

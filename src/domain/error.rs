@@ -40,6 +40,18 @@ pub enum Error {
     #[error("insufficient_scope: {0} required")]
     InsufficientScope(&'static str),
 
+    // RFC 9449 DPoP errors.
+    /// A proof is missing where one is required (§5), or fails a check of §4.3.
+    #[error("invalid_dpop_proof: {1}")]
+    InvalidDpopProof(DpopAt, &'static str),
+    /// §8 (token endpoint) and §9 (resource): the proof must carry this server nonce.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce(DpopAt, String),
+    /// §7.1: a DPoP-bound token without its binding (as `Bearer`, or with another key's proof),
+    /// or an unbound token under the `DPoP` scheme. Answered with a `DPoP` challenge.
+    #[error("invalid_token: {0}")]
+    InvalidDpopToken(&'static str),
+
     #[error("missing API key")]
     MissingApiKey,
     #[error("invalid API key")]
@@ -79,6 +91,14 @@ pub enum Error {
     /// A fault that is ours, not the client's. Logged with its cause, never shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Where a DPoP error arose: the token endpoint answers 400 (RFC 9449 §5), a resource 401
+/// with a `DPoP` challenge (§7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopAt {
+    TokenEndpoint,
+    Resource,
 }
 
 impl Error {

@@ -4,9 +4,10 @@
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::client_assertion::Endpoint;
 use crate::domain::client_auth::authenticate;
-use crate::domain::{Authority, Error};
+use crate::domain::{Authority, DpopAt, Error, dpop};
 use crate::store::ClientRecord;
 use crate::types::{Audience, ScopeSet};
+use crate::wire::dpop::DpopRequest;
 use crate::wire::token_request::TokenRequest;
 
 /// What the token endpoint answers with (RFC 6749 §5.1, plus `client_id` and `issued_at`).
@@ -17,22 +18,31 @@ pub struct TokenGrant {
     pub scope: String,
     pub client_id: String,
     pub issued_at_millis: i64,
+    /// `DPoP` for a token bound to a DPoP key (RFC 9449 §5), else `Bearer`.
+    pub token_type: &'static str,
+    /// RFC 9449 §8.2: a fresh server nonce for the client's next proof, when nonces are used.
+    pub dpop_nonce: Option<String>,
 }
 
 pub async fn exchange(
     auth: &Authority,
     req: TokenRequest,
+    dpop_req: &DpopRequest,
     caller: &Caller,
     now_millis: i64,
 ) -> Result<TokenGrant, Error> {
+    let now_secs = now_millis.div_euclid(1000);
+    // RFC 9449 §5: the proof's own checks cost no lookup: before client authentication.
+    let proof = dpop::check(auth, dpop_req, DpopAt::TokenEndpoint, None, now_secs)?;
     let client = authenticate(auth, &req.credentials, Endpoint::Token, caller, now_millis).await?;
     let scope = settle_scope(&client, req.scope)?;
     let audience = settle_audience(&client, req.resources, auth.tokens.default_audience())?;
+    // Before the quota: a request refused for want of a proof does not count against it.
+    let cnf = dpop::confirmation(auth, proof, &client, now_secs).await?;
     let client_id = client.client_id;
     let policy = client.policy.as_deref();
     // The hot path of a client without limits: one branch on the record already in hand.
     if let Some(p) = policy.filter(|p| p.has_limits()) {
-        let now_secs = now_millis.div_euclid(1000);
         let admitted = auth
             .limits
             .quotas
@@ -43,11 +53,13 @@ pub async fn exchange(
         }
         admitted.map_err(Error::QuotaExceeded)?;
     }
+    let token_type = if cnf.is_some() { "DPoP" } else { "Bearer" };
     let issued = auth.tokens.issue_access_token(
         &client_id,
         audience,
         &scope,
         policy.and_then(|p| p.token_ttl),
+        cnf,
         now_millis,
     )?;
     if auth.audit.every_token() {
@@ -68,6 +80,8 @@ pub async fn exchange(
         scope: scope.to_string(),
         client_id: client_id.to_string(),
         issued_at_millis: issued.issued_at_millis,
+        token_type,
+        dpop_nonce: auth.dpop.next_nonce(now_secs),
     })
 }
 
@@ -147,6 +161,7 @@ mod tests {
             audiences: Vec::new(),
             enabled: true,
             policy: None,
+            require_dpop: false,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod client_keys;
 pub mod customer_login;
+pub mod dpop;
 mod error;
 pub mod grant;
 pub mod lifecycle;
@@ -17,7 +18,7 @@ pub mod replay;
 pub mod revocation;
 pub mod usage;
 
-pub use error::Error;
+pub use error::{DpopAt, Error};
 
 use crate::security::hashing::Hasher;
 use crate::security::tokens::TokenService;
@@ -49,6 +50,8 @@ pub struct Authority {
     pub client_keys: client_keys::ClientKeys,
     pub replay: replay::ReplayGuard,
     pub assertion_policy: client_assertion::AssertionPolicy,
+    /// DPoP proof checks (RFC 9449); their `jti`s go to `replay` too.
+    pub dpop: dpop::DpopPolicy,
 }
 
 impl Authority {
@@ -76,7 +79,13 @@ impl Authority {
             active_clients: client_auth::ActiveClients::default(),
             client_keys: client_keys::ClientKeys::default(),
             assertion_policy: client_assertion::AssertionPolicy::default(),
+            dpop: dpop::DpopPolicy::default(),
         })
+    }
+
+    pub fn with_dpop(mut self, policy: dpop::DpopPolicy) -> Self {
+        self.dpop = policy;
+        self
     }
 
     /// Client assertions checked under `policy`, their `jti`s kept in Redis at `redis_url`

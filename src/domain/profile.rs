@@ -6,10 +6,11 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::client_auth::client_is_active;
 use crate::domain::revocation::is_revoked;
-use crate::domain::{Authority, Error};
+use crate::domain::{Authority, Error, dpop};
 use crate::security::hashing::bind;
 use crate::store::ApiKeyRecord;
 use crate::types::ApiKey;
+use crate::wire::dpop::DpopRequest;
 use crate::wire::profile_request::{CustomerRef, ProfileRequest};
 
 pub const REQUIRED_SCOPE: &str = "profile:read";
@@ -18,13 +19,17 @@ pub const API_NAME: &str = "getprofile";
 pub async fn get_profile(
     auth: &Authority,
     req: ProfileRequest,
+    dpop_req: &DpopRequest,
     now_secs: i64,
 ) -> Result<Map<String, Value>, Error> {
     // Cheap checks first: a request without a valid token never reaches argon2.
+    let presented = req.token?;
     let grant = auth
         .tokens
-        .verify_access_token(&req.bearer?, now_secs)
+        .verify_access_token(&presented.token, now_secs)
         .map_err(Error::InvalidToken)?;
+    // RFC 9449 §7.1: a DPoP-bound token only with a proof of its key.
+    dpop::check_binding(auth, &presented, grant.cnf.as_ref(), dpop_req, now_secs).await?;
     if is_revoked(auth, &grant.jti).await? {
         return Err(Error::InvalidToken("the token has been revoked"));
     }

@@ -27,6 +27,8 @@ pub struct NewClient {
     pub auth: NewClientAuth,
     /// Token lifetime, rate limit and quota (see `lifecycle::parse_policy`).
     pub policy: ClientPolicy,
+    /// Its token requests must carry a DPoP proof (RFC 9449 §5).
+    pub require_dpop: bool,
 }
 
 /// How a new client will authenticate.
@@ -76,6 +78,7 @@ pub fn prepare_client(
             audiences,
             enabled: true,
             policy: (spec.policy != ClientPolicy::default()).then(|| Arc::new(spec.policy)),
+            require_dpop: spec.require_dpop,
         },
         secret,
     ))

@@ -8,7 +8,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::Error;
+use crate::domain::{DpopAt, Error};
+use crate::security::dpop::DPOP_ALGS;
 
 pub const REALM: &str = "tollgate";
 
@@ -48,6 +49,18 @@ struct Mapped {
     description: String,
     challenge: Option<String>,
     retry_after: Option<u32>,
+    /// RFC 9449 §8: a fresh server nonce for the client's next proof.
+    dpop_nonce: Option<String>,
+}
+
+/// RFC 9449 §7.1: the `DPoP` challenge names the algorithms a proof may use.
+fn dpop_challenge(error: &str, description: &str) -> String {
+    let algs: Vec<&str> = DPOP_ALGS.iter().map(|(name, _)| *name).collect();
+    format!(
+        "DPoP realm=\"{REALM}\", algs=\"{}\", error=\"{error}\", error_description=\"{}\"",
+        algs.join(" "),
+        clean(description)
+    )
 }
 
 fn map(e: &Error) -> Mapped {
@@ -58,6 +71,7 @@ fn map(e: &Error) -> Mapped {
         description: clean(&description),
         challenge: None,
         retry_after: None,
+        dpop_nonce: None,
     };
     let bearer = |error: &str, description: &str| {
         let description = clean(description);
@@ -110,6 +124,32 @@ fn map(e: &Error) -> Mapped {
                 "insufficient_scope",
                 format!("the token lacks scope {scope}"),
             )
+        },
+        E::InvalidDpopProof(DpopAt::TokenEndpoint, d) => {
+            m(StatusCode::BAD_REQUEST, "invalid_dpop_proof", (*d).into())
+        }
+        E::InvalidDpopProof(DpopAt::Resource, d) => Mapped {
+            challenge: Some(dpop_challenge("invalid_dpop_proof", d)),
+            ..m(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", (*d).into())
+        },
+        E::UseDpopNonce(at, nonce) => {
+            let d = "the DPoP proof must carry the server nonce in the DPoP-Nonce header";
+            let (status, challenge) = match at {
+                DpopAt::TokenEndpoint => (StatusCode::BAD_REQUEST, None),
+                DpopAt::Resource => (
+                    StatusCode::UNAUTHORIZED,
+                    Some(dpop_challenge("use_dpop_nonce", d)),
+                ),
+            };
+            Mapped {
+                challenge,
+                dpop_nonce: Some(nonce.clone()),
+                ..m(status, "use_dpop_nonce", d.into())
+            }
+        }
+        E::InvalidDpopToken(d) => Mapped {
+            challenge: Some(dpop_challenge("invalid_token", d)),
+            ..m(StatusCode::UNAUTHORIZED, "invalid_token", (*d).into())
         },
         E::MissingApiKey => Mapped {
             challenge: Some(format!("ApiKey realm=\"{REALM}\"")),
@@ -255,6 +295,12 @@ impl ResponseError for ApiError {
         {
             res.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
+        if let Some(nonce) = mapped
+            .dpop_nonce
+            .and_then(|n| HeaderValue::from_str(&n).ok())
+        {
+            res.insert_header(("DPoP-Nonce", nonce));
+        }
         if let Some(secs) = mapped.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
@@ -342,6 +388,27 @@ mod tests {
             (Error::LoginRequired, 401, "login_required"),
             (Error::UnknownWidgetProfile, 404, "not_found"),
             (Error::Upstream("AXP 500".into()), 502, "upstream_error"),
+            (
+                Error::InvalidDpopProof(DpopAt::TokenEndpoint, "x"),
+                400,
+                "invalid_dpop_proof",
+            ),
+            (
+                Error::InvalidDpopProof(DpopAt::Resource, "x"),
+                401,
+                "invalid_dpop_proof",
+            ),
+            (
+                Error::UseDpopNonce(DpopAt::TokenEndpoint, "n".into()),
+                400,
+                "use_dpop_nonce",
+            ),
+            (
+                Error::UseDpopNonce(DpopAt::Resource, "n".into()),
+                401,
+                "use_dpop_nonce",
+            ),
+            (Error::InvalidDpopToken("x"), 401, "invalid_token"),
         ];
         for (err, status, code) in cases {
             let m = map(&err);
@@ -376,6 +443,10 @@ mod tests {
             Error::LoginRequired,
             Error::UnknownWidgetProfile,
             Error::Upstream(hostile.clone()),
+            Error::InvalidDpopProof(DpopAt::TokenEndpoint, leaked),
+            Error::InvalidDpopProof(DpopAt::Resource, leaked),
+            Error::UseDpopNonce(DpopAt::Resource, hostile.clone()),
+            Error::InvalidDpopToken(leaked),
             Error::Busy,
             Error::Unavailable(hostile.clone()),
             Error::Internal(hostile),
@@ -438,6 +509,33 @@ mod tests {
         let res = ApiError(Error::Upstream("AXP answered 500 for sk_live".into())).error_response();
         let bytes = futures_lite_block_on(actix_web::body::to_bytes(res.into_body())).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("sk_live"));
+    }
+
+    #[test]
+    fn dpop_errors_at_a_resource_challenge_with_dpop_and_give_a_nonce() {
+        let res = ApiError(Error::UseDpopNonce(DpopAt::Resource, "n0nce".into())).error_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = header(&res, header::WWW_AUTHENTICATE).unwrap();
+        assert!(challenge.starts_with("DPoP "), "{challenge}");
+        assert!(
+            challenge.contains("error=\"use_dpop_nonce\""),
+            "{challenge}"
+        );
+        assert!(challenge.contains("algs=\"ES256 ES384 RS256 PS256 EdDSA\""));
+        assert_eq!(
+            header(&res, header::HeaderName::from_static("dpop-nonce")).unwrap(),
+            "n0nce"
+        );
+        let res = ApiError(Error::UseDpopNonce(DpopAt::TokenEndpoint, "n".into())).error_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(header(&res, header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(
+            header(&res, header::HeaderName::from_static("dpop-nonce")).unwrap(),
+            "n"
+        );
+        let res = ApiError(Error::InvalidDpopToken("x")).error_response();
+        let challenge = header(&res, header::WWW_AUTHENTICATE).unwrap();
+        assert!(challenge.starts_with("DPoP ") && challenge.contains("error=\"invalid_token\""));
     }
 
     fn quota_exceeded() -> Error {

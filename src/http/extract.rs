@@ -14,6 +14,7 @@ use crate::http::error::{ApiError, generic};
 use crate::http::middleware::RequestId;
 use crate::http::state::AppState;
 use crate::wire;
+use crate::wire::dpop::DpopRequest;
 use crate::wire::login::LoginRequest;
 use crate::wire::profile_request::{ProfileRequest, RawProfileRequest};
 use crate::wire::token_request::{RawTokenRequest, TokenOperation, TokenRequest};
@@ -89,6 +90,22 @@ impl FromBody for ProfileRequest {
             content_type: header(req, "content-type")?,
             body,
         }))
+    }
+}
+
+/// The request's `DPoP` header (RFC 9449 §4.1), with the method and path its proof must name.
+/// Never fails: a bad header is the domain's to refuse, in its RFC's terms.
+impl FromRequest for DpopRequest {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let values = req.headers().get_all("dpop").map(|v| v.to_str().ok());
+        std::future::ready(Ok(DpopRequest::parse(
+            values,
+            req.method().as_str(),
+            req.path(),
+        )))
     }
 }
 

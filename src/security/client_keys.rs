@@ -28,7 +28,7 @@ const MAX_KEYS: usize = 16;
 const MIN_RSA_BYTES: usize = 256;
 /// Members that only a private (or symmetric) JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC
 /// 8037 §2).
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// One verification key of a client.
 pub struct ClientKey {
@@ -132,6 +132,12 @@ fn key_name(i: usize, jwk: &Value) -> String {
         }
         _ => format!("key {}", i + 1),
     }
+}
+
+/// One public JWK, checked as a member of a registered set is (a DPoP proof's `jwk` header,
+/// RFC 9449 §4.2, is the other use).
+pub fn parse_public_jwk(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
+    parse_key(jwk)
 }
 
 fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {

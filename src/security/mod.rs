@@ -5,6 +5,7 @@
 
 pub mod client_assertion;
 pub mod client_keys;
+pub mod dpop;
 pub mod hashing;
 pub mod keys;
 pub mod tokens;

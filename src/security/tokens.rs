@@ -36,6 +36,17 @@ pub struct AccessClaims {
     /// Never issued by tollgate; checked when present (RFC 7519 §4.1.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// What the token is bound to (RFC 7800 §3.1); absent: a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 confirmation members tollgate issues.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 9449 §6.1: the RFC 7638 thumbprint of the client's DPoP key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// A customer token carries who, for how long, and nothing personal.
@@ -66,6 +77,7 @@ pub struct AccessGrant {
     pub client_id: String,
     pub scope: ScopeSet,
     pub jti: String,
+    pub cnf: Option<Confirmation>,
 }
 
 /// How long a new key is published before it signs: longer than the JWKS `max-age` (300 s),
@@ -174,6 +186,7 @@ impl TokenService {
         audience: Option<Audience>,
         scope: &ScopeSet,
         ttl: Option<u64>,
+        cnf: Option<Confirmation>,
         now_millis: i64,
     ) -> Result<Issued, KeyError> {
         let ttl = ttl.map_or(self.access_ttl, |t| t.clamp(1, self.access_ttl));
@@ -188,6 +201,7 @@ impl TokenService {
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scope.to_string(),
             nbf: None,
+            cnf,
         };
         let keys = self.keys();
         let signer = keys.active(iat)?;
@@ -283,6 +297,7 @@ impl TokenService {
             client_id: claims.client_id,
             scope,
             jti: claims.jti,
+            cnf: claims.cnf,
         })
     }
 

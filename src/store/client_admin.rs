@@ -21,6 +21,8 @@ pub struct ClientRow {
     /// `client_secret` or `private_key_jwt`.
     pub auth_method: String,
     pub enabled: bool,
+    /// A token request without a DPoP proof is refused (RFC 9449 §5).
+    pub require_dpop: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub policy: ClientPolicy,
@@ -33,18 +35,23 @@ pub struct ClientUpdate {
     pub scopes: Option<(ScopeSet, ScopeSet)>,
     /// The audiences its tokens may be for (`Some(empty)`: the server's default).
     pub audiences: Option<Vec<String>>,
+    pub require_dpop: Option<bool>,
     pub policy: PolicyChange,
 }
 
 /// A value the UPDATE writes: text (or NULL), or the time of the change.
 enum Column {
     Text(Option<String>),
+    Flag(bool),
     Now,
 }
 
 impl ClientUpdate {
     pub fn is_empty(&self) -> bool {
-        self.scopes.is_none() && self.audiences.is_none() && self.policy.is_empty()
+        self.scopes.is_none()
+            && self.audiences.is_none()
+            && self.require_dpop.is_none()
+            && self.policy.is_empty()
     }
 
     /// The `SET` list of the UPDATE on `clients`, each value as `value` writes it.
@@ -59,13 +66,16 @@ impl ClientUpdate {
             let column = Column::Text(audiences_column(audiences));
             set.push(format!("audience = {}", value(column)));
         }
+        if let Some(required) = self.require_dpop {
+            set.push(format!("require_dpop = {}", value(Column::Flag(required))));
+        }
         set.push(format!("updated_at = {}", value(Column::Now)));
         set.join(", ")
     }
 }
 
 const SELECT: &str = "SELECT c.client_id, c.allowed_scopes, c.default_scopes, c.audience, \
-    c.auth_method, c.enabled, c.created_at, c.updated_at, p.token_ttl, p.rate_count, p.rate_window, \
+    c.auth_method, c.enabled, c.require_dpop, c.created_at, c.updated_at, p.token_ttl, p.rate_count, p.rate_window, \
     p.quota_count, p.quota_window, p.quota_mode \
     FROM clients c LEFT JOIN client_policies p ON p.client_id = c.client_id";
 
@@ -83,6 +93,7 @@ impl ClientRow {
             audiences: audiences_of(r.try_get("audience")?),
             auth_method: r.try_get("auth_method")?,
             enabled: r.try_get::<i64, _>("enabled")? != 0,
+            require_dpop: r.try_get::<i64, _>("require_dpop")? != 0,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
             policy: ClientPolicy::from_row(r)?.unwrap_or_default(),
@@ -129,6 +140,7 @@ impl Store {
         for v in values {
             query = match v {
                 Column::Text(text) => query.bind(text),
+                Column::Flag(on) => query.bind(i64::from(on)),
                 Column::Now => query.bind(now),
             };
         }
@@ -221,6 +233,7 @@ pub fn client_update_sql(client_id: &str, change: &ClientUpdate, now: i64) -> St
     let id = sql_literal(Some(client_id));
     let set = change.assignments(|v| match v {
         Column::Text(text) => sql_literal(text.as_deref()),
+        Column::Flag(on) => i64::from(on).to_string(),
         Column::Now => now.to_string(),
     });
     let mut statements = vec![format!("UPDATE clients SET {set} WHERE client_id = {id}")];

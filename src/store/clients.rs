@@ -22,6 +22,8 @@ pub struct ClientRecord {
     /// Token lifetime, rate limit and quota (`client_policies`); `None`: the defaults, no
     /// limits. Shared, so the credential cache hands it out without copying.
     pub policy: Option<Arc<ClientPolicy>>,
+    /// A token request without a DPoP proof is refused (RFC 9449 §5).
+    pub require_dpop: bool,
 }
 
 /// How a client proves who it is: one method per client.
@@ -114,12 +116,13 @@ impl ClientRecord {
             audiences: audiences_of(r.try_get("audience")?),
             enabled: r.try_get::<i64, _>("enabled")? != 0,
             policy: None,
+            require_dpop: r.try_get::<i64, _>("require_dpop")? != 0,
         })
     }
 }
 
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, allowed_scopes, default_scopes, audience, \
-                              enabled, auth_method, jwks, jwks_uri";
+                              enabled, auth_method, jwks, jwks_uri, require_dpop";
 
 impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -143,7 +146,7 @@ impl Store {
         let (hash, jwks, jwks_uri) = c.auth.columns();
         sqlx::query(&format!(
             "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
         ))
         .bind(c.client_id.as_str())
         .bind(hash)
@@ -154,6 +157,7 @@ impl Store {
         .bind(c.auth.method())
         .bind(jwks)
         .bind(jwks_uri)
+        .bind(i64::from(c.require_dpop))
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -297,7 +301,7 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
     let (hash, jwks, jwks_uri) = c.auth.columns();
     let insert = format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) VALUES ({}, {}, {}, {}, \
-         {}, {}, {}, {}, {}, {now}, {now})",
+         {}, {}, {}, {}, {}, {}, {now}, {now})",
         sql_literal(Some(c.client_id.as_str())),
         sql_literal(Some(hash)),
         sql_literal(Some(&c.allowed_scopes.to_string())),
@@ -307,6 +311,7 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
         sql_literal(Some(c.auth.method())),
         sql_literal(jwks),
         sql_literal(jwks_uri),
+        i64::from(c.require_dpop),
     );
     let policy = c
         .policy

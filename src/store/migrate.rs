@@ -40,6 +40,7 @@ const POSTGRES: &[(&str, &str)] = migrations!("postgres":
     "0010_widget_keys",
     "0020_client_lifecycle",
     "0030_usage",
+    "0040_sender_constrained",
 );
 const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0001_initial",
@@ -54,6 +55,7 @@ const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0010_widget_keys",
     "0020_client_lifecycle",
     "0030_usage",
+    "0040_sender_constrained",
 );
 
 /// Arbitrary constant naming tollgate's advisory lock.

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::types::CustomerId;
 use crate::wire::Error;
-use crate::wire::bearer::bearer_token;
+use crate::wire::bearer::{PresentedToken, access_token};
 use crate::wire::form::media_type_is;
 
 /// How the caller names the customer.
@@ -42,7 +42,8 @@ pub struct ProfileBody {
 /// Never fails by itself: each part keeps its own failure, reported in the order the guard
 /// checks, so a request without a token gets 401 whatever else is wrong with it.
 pub struct ProfileRequest {
-    pub bearer: Result<String, Error>,
+    /// The access token, as bearer or DPoP-bound (RFC 9449 §7.1).
+    pub token: Result<PresentedToken, Error>,
     pub api_key: Option<String>,
     pub customer: Result<CustomerRef, Error>,
 }
@@ -50,7 +51,7 @@ pub struct ProfileRequest {
 impl ProfileRequest {
     pub fn parse(raw: &RawProfileRequest<'_>) -> Self {
         Self {
-            bearer: bearer_token(raw.authorization).map(str::to_owned),
+            token: access_token(raw.authorization),
             api_key: raw.api_key.map(str::to_owned),
             customer: customer_ref(raw),
         }

@@ -34,6 +34,7 @@ async fn create_metered(app: &TestApp, id: &str, policy: PolicyFlags) -> String 
         audiences: Vec::new(),
         auth: NewClientAuth::Secret(None),
         policy: change.applied_to(&Default::default()),
+        require_dpop: false,
     })
     .await
 }

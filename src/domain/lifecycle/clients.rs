@@ -21,6 +21,8 @@ pub struct ClientChange {
     pub default_scope: Option<String>,
     /// Replaces the audiences (RFC 8707); `Some(empty)`: the server's default audience.
     pub audiences: Option<Vec<String>>,
+    /// Whether its token requests must carry a DPoP proof (RFC 9449 §5).
+    pub require_dpop: Option<bool>,
     pub policy: PolicyChange,
 }
 
@@ -100,6 +102,7 @@ pub async fn update_client(
     let update = ClientUpdate {
         scopes,
         audiences,
+        require_dpop: change.require_dpop,
         policy: change.policy.clone(),
     };
     if update.is_empty() {
@@ -133,6 +136,9 @@ fn describe_update(update: &ClientUpdate) -> String {
     if let Some(audiences) = &update.audiences {
         detail.push_str(&format!(" audiences={}", audiences.join(" ")));
     }
+    if let Some(required) = update.require_dpop {
+        detail.push_str(&format!(" require_dpop={required}"));
+    }
     detail.push_str(&describe_change(&update.policy));
     detail
 }
@@ -164,6 +170,7 @@ pub fn update_client_sql(
     let update = ClientUpdate {
         scopes,
         audiences,
+        require_dpop: change.require_dpop,
         policy: change.policy.clone(),
     };
     if update.is_empty() {
@@ -236,6 +243,7 @@ mod tests {
             scope: s.map(str::to_owned),
             default_scope: d.map(str::to_owned),
             audiences: None,
+            require_dpop: None,
             policy: PolicyChange::default(),
         };
         assert!(

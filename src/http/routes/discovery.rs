@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::domain::profile::REQUIRED_SCOPE;
 use crate::http::AppState;
 use crate::security::client_keys::ASSERTION_ALGS;
+use crate::security::dpop::DPOP_ALGS;
 
 /// RFC 8414 §2 / RFC 7591 §2 names of the client authentication methods every endpoint takes.
 const AUTH_METHODS: [&str; 3] = [
@@ -20,6 +21,7 @@ const AUTH_METHODS: [&str; 3] = [
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state.authority.tokens.issuer();
     let algs: Vec<&str> = ASSERTION_ALGS.iter().map(|(name, _)| *name).collect();
+    let dpop_algs: Vec<&str> = DPOP_ALGS.iter().map(|(name, _)| *name).collect();
     let mut doc = json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/access_token"),
@@ -37,6 +39,8 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "service_documentation": format!("{issuer}/openapi.json"),
+        // RFC 9449 §5.1: the algorithms a DPoP proof may use.
+        "dpop_signing_alg_values_supported": dpop_algs,
     });
     // RECOMMENDED, not required: when the database is away, serve the rest.
     match state.authority.store.scopes_in_use().await {

@@ -10,7 +10,7 @@ use crate::domain::revocation;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Parsed;
-use crate::security::tokens::AccessClaims;
+use crate::security::tokens::{AccessClaims, Confirmation};
 use crate::wire::token_request::{TokenOperation, TokenOperationForm};
 
 #[utoipa::path(
@@ -56,6 +56,9 @@ pub struct IntrospectionDetails {
     aud: crate::types::Audience,
     iss: String,
     jti: String,
+    /// RFC 7800 §3.1: what the token is bound to (RFC 9449 §6.2: `jkt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
 }
 
 impl From<AccessClaims> for IntrospectionDetails {
@@ -63,13 +66,19 @@ impl From<AccessClaims> for IntrospectionDetails {
         Self {
             scope: c.scope,
             client_id: c.client_id,
-            token_type: "Bearer",
+            // RFC 9449 §6.2: a bound token's type is DPoP.
+            token_type: if c.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             exp: c.exp,
             iat: c.iat,
             sub: c.sub,
             aud: c.aud,
             iss: c.iss,
             jti: c.jti,
+            cnf: c.cnf,
         }
     }
 }

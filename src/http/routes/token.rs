@@ -10,6 +10,7 @@ use crate::domain::grant::{self, TokenGrant};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Parsed;
+use crate::wire::dpop::DpopRequest;
 use crate::wire::token_request::{TokenForm, TokenRequest};
 
 /// RFC 6749 §5.1, plus the `client_id` and `issued_at` that Apigee-style clients read.
@@ -17,6 +18,8 @@ use crate::wire::token_request::{TokenForm, TokenRequest};
 pub struct TokenResponse {
     /// An RFC 9068 JWT access token.
     pub access_token: String,
+    /// `DPoP` when the request carried a DPoP proof (the token is bound to its key, RFC 9449
+    /// §5), else `Bearer`.
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the token expires (a JSON number, as RFC 6749 §5.1 shows).
@@ -31,7 +34,7 @@ impl From<TokenGrant> for TokenResponse {
     fn from(g: TokenGrant) -> Self {
         Self {
             access_token: g.access_token,
-            token_type: "Bearer",
+            token_type: g.token_type,
             expires_in: g.expires_in,
             scope: g.scope,
             client_id: g.client_id,
@@ -44,10 +47,11 @@ impl From<TokenGrant> for TokenResponse {
     post,
     path = "/access_token",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449 §4): the token is then bound to its key")),
     security((), ("client_secret_basic" = [])),
     responses(
         (status = 200, description = "An access token", body = TokenResponse),
-        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or unauthorized_client", body = ErrorBody),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope, unauthorized_client, invalid_dpop_proof or use_dpop_nonce (with a DPoP-Nonce header)", body = ErrorBody),
         (status = 401, description = "invalid_client", body = ErrorBody),
         (status = 429, description = "Too many failed attempts from this address, or the client is over its rate limit or quota; see Retry-After", body = ErrorBody),
         (status = 503, description = "Busy or database unavailable; see Retry-After", body = ErrorBody),
@@ -55,13 +59,17 @@ impl From<TokenGrant> for TokenResponse {
 )]
 pub async fn issue(
     Parsed(request): Parsed<TokenRequest>,
+    dpop: DpopRequest,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_millis();
-    let grant = grant::exchange(&state.authority, request, &caller, now).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenResponse::from(grant)))
+    let mut grant = grant::exchange(&state.authority, request, &dpop, &caller, now).await?;
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if let Some(nonce) = grant.dpop_nonce.take() {
+        res.insert_header(("DPoP-Nonce", nonce));
+    }
+    Ok(res.json(TokenResponse::from(grant)))
 }

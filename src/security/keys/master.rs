@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::{hkdf, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,7 +14,11 @@ use crate::security::KeyError;
 use crate::types::random_bytes;
 
 /// The key-encryption key. Its bytes never leave this struct.
-pub struct MasterKey(LessSafeKey);
+pub struct MasterKey {
+    aead: LessSafeKey,
+    /// For keys derived for other purposes (HKDF, RFC 5869), so that no key serves two.
+    derive: hkdf::Prk,
+}
 
 impl MasterKey {
     pub fn from_base64(encoded: &SecretString) -> Result<Self, KeyError> {
@@ -34,7 +39,20 @@ impl MasterKey {
     pub(super) fn from_raw(bytes: &[u8]) -> Result<Self, KeyError> {
         let key = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| KeyError::Internal("cannot use the master key".into()))?;
-        Ok(Self(LessSafeKey::new(key)))
+        Ok(Self {
+            aead: LessSafeKey::new(key),
+            derive: hkdf::Salt::new(hkdf::HKDF_SHA256, b"tollgate").extract(bytes),
+        })
+    }
+
+    /// An HMAC-SHA256 key for `purpose`, the same on every instance holding this master key.
+    pub fn derive_hmac_key(&self, purpose: &[u8]) -> Result<hmac::Key, KeyError> {
+        let info = [purpose];
+        let okm = self
+            .derive
+            .expand(&info, hmac::HMAC_SHA256)
+            .map_err(|_| KeyError::Internal("cannot derive a key from the master key".into()))?;
+        Ok(hmac::Key::from(okm))
     }
 
     /// A development key kept in a local file (mode 0600), created on first use.
@@ -54,7 +72,7 @@ impl MasterKey {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let mut in_out = plaintext.to_vec();
         // The kid is authenticated data: a sealed key moved to another row does not open.
-        self.0
+        self.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
                 Aad::from(kid.as_bytes()),
@@ -80,7 +98,7 @@ impl MasterKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
         let mut buf = Zeroizing::new(ciphertext.to_vec());
         let plain = self
-            .0
+            .aead
             .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
             .map_err(|_| wrong())?;
         Ok(Zeroizing::new(plain.to_vec()))

@@ -27,6 +27,7 @@ pub async fn create_key_client(app: &TestApp, id: &str, scopes: &str, jwks: Clie
         audiences: Vec::new(),
         auth: NewClientAuth::PrivateKeyJwt(jwks),
         policy: Default::default(),
+        require_dpop: false,
     })
     .await;
 }

@@ -304,5 +304,6 @@ pub fn new_client(id: &str, scopes: &str, audience: Option<&str>) -> NewClient {
         audiences: audience.map(str::to_owned).into_iter().collect(),
         auth: NewClientAuth::Secret(None),
         policy: Default::default(),
+        require_dpop: false,
     }
 }

@@ -14,6 +14,7 @@ mod caching;
 mod cli;
 mod customer;
 mod discovery;
+mod dpop;
 mod drills;
 mod framing;
 mod haproxy_drill;

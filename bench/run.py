@@ -12,6 +12,7 @@ plus the argon2id cost on this machine and the login rate against its ceiling.
     python3 bench/run.py --only spray             # the abuse-limit spray beside a valid client
     python3 bench/run.py --only tokens,quota      # a client with a quota (never reached) against one without
     python3 bench/run.py --only assertion         # private_key_jwt (ES256) beside a client secret
+    python3 bench/run.py --only dpop              # DPoP (ES256 proofs) beside bearer, token and profile
 """
 
 import argparse
@@ -392,6 +393,56 @@ def assertion_rows(backend, args, redis=False):
         shutil.rmtree(keys, ignore_errors=True)
 
 
+def dpop_rows(backend, args, redis=False):
+    """DPoP beside bearer at /access_token and /getprofile on one server, all driven by
+    examples/dpop_load.rs (oha repeats one request, and each proof may be used once): ES256
+    proofs with distinct jtis, signed before each run starts. Runs alternate between DPoP and
+    bearer so that drift of this machine's speed hits both alike. With `redis`, the proofs' jtis
+    go to Redis instead of the database."""
+    load = os.path.join(EXAMPLES, "dpop_load")
+    srv = Server(backend, args.pg)
+    # Proofs are signed before the run: let them live through it.
+    srv.env["TOLLGATE_DPOP_PROOF_MAX_AGE"] = str(min(3600, args.seconds * 4 + 120))
+    if redis:
+        srv.env["TOLLGATE_REDIS_URL"] = args.redis
+        srv.env["TOLLGATE_REDIS_PREFIX"] = f"tollgate-bench-{uuid.uuid4().hex[:8]}"
+    label = backend + (" + Redis" if redis else "")
+    try:
+        secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
+        api_key = srv.cli("apikey", "create", "--name", "bench")["api_key"]
+        customer = srv.cli("customer", "create", "--username", "bench-user", "--password-stdin",
+                           "--name", "Bench User", stdin="bench password 123\n")["customer_id"]
+        srv.start()
+        common = [srv.base, str(args.seconds), str(args.connections), "bench-partner", secret]
+        cases = {("token", "bearer"): ["token", "bearer", *common],
+                 ("token", "dpop"): ["token", "dpop", *common],
+                 ("profile", "bearer"): ["profile", "bearer", *common, api_key, customer],
+                 ("profile", "dpop"): ["profile", "dpop", *common, api_key, customer]}
+        runs = {case: [] for case in cases}
+        for _ in range(args.runs):
+            for case, argv in cases.items():
+                sampler = RssSampler(srv.proc.pid)
+                sampler.start()
+                out = json.loads(sh([load, *argv]).stdout)
+                sampler.stop.set()
+                sampler.join()
+                codes = {int(k): v for k, v in out["statuses"].items()}
+                r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
+                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes,
+                     "rss_kib": sampler.peak_kib}
+                runs[case].append(r)
+                time.sleep(2)
+                print(f"  {label:16} {case[0]:8} {case[1]:7} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
+                      f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+        names = {("token", "bearer"): "/access_token (Basic, bearer), dpop_load",
+                 ("token", "dpop"): "/access_token (Basic, DPoP ES256)",
+                 ("profile", "bearer"): "/getprofile (bearer), dpop_load",
+                 ("profile", "dpop"): "/getprofile (DPoP ES256)"}
+        return [(label, names[case], median_of(r)) for case, r in runs.items()]
+    finally:
+        srv.close()
+
+
 def median_of(runs):
     return {
         "rps": statistics.median(r["rps"] for r in runs),
@@ -410,8 +461,9 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--backends", default="postgres,sqlite")
     ap.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray,quota,assertion,ops",
-                    help="comma list of: tokens, profile, login, flood, timing, spray, quota, assertion, ops")
+    ap.add_argument("--only", default="tokens,profile,login,flood,timing,spray,quota,assertion,dpop,ops",
+                    help="comma list of: tokens, profile, login, flood, timing, spray, quota, assertion, dpop, "
+                         "ops")
     ap.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"),
                     help="the Redis of the 'quota in Redis' row")
     ap.add_argument("--spray-seconds", type=int, default=30)
@@ -422,7 +474,8 @@ def main():
     only = set(args.only.split(","))
 
     examples = (["--example", "bare_token"] + (["--example", "spray"] if "spray" in only else [])
-                + (["--example", "assertion_load"] if "assertion" in only else []))
+                + (["--example", "assertion_load"] if "assertion" in only else [])
+                + (["--example", "dpop_load"] if "dpop" in only else []))
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate", *examples], cwd=ROOT,
                        check=True)
@@ -443,6 +496,10 @@ def main():
             rows.extend(assertion_rows(backend, args))
             if backend == "postgres":
                 rows.extend(assertion_rows(backend, args, redis=True))
+        if "dpop" in only:
+            rows.extend(dpop_rows(backend, args))
+            if backend == "postgres":
+                rows.extend(dpop_rows(backend, args, redis=True))
         if not only & {"tokens", "profile", "login", "flood", "timing", "quota"}:
             continue
         srv = Server(backend, args.pg)
@@ -585,6 +642,13 @@ def main():
         if name == "/access_token (private_key_jwt, ES256)" and backend in secret_rows:
             print(f"{backend}: private_key_jwt = {m['rps'] / secret_rows[backend]['rps']:.2f} of the secret-based "
                   f"rate ({m['rps']:.0f} vs {secret_rows[backend]['rps']:.0f}/s; target: at least 0.50)")
+    bearer_rows = {(b, n.split(" ")[0]): m for b, n, m in rows if n.endswith("(bearer), dpop_load")
+                   or n == "/access_token (Basic, bearer), dpop_load"}
+    for backend, name, m in rows:
+        if "DPoP ES256" in name and (backend, name.split(" ")[0]) in bearer_rows:
+            b = bearer_rows[(backend, name.split(" ")[0])]
+            print(f"{backend}: {name} = {m['rps'] / b['rps']:.2f} of the bearer rate "
+                  f"({m['rps']:.0f} vs {b['rps']:.0f}/s; target: at least 0.50)")
     for backend, name, m in rows:
         if name == "/customer_authenticate":
             print(f"{backend}: login {m['rps']:.0f}/s = {m['rps'] / (workers / ms * 1000):.0%} of the "

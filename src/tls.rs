@@ -32,10 +32,44 @@ pub fn server_config(
     }
     let key = private_key(tls, secrets)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| format!("tls: {e}"))?;
+    let builder = match &tls.client_ca_path {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+    };
+    builder
+        .with_single_cert(certs, key)
         .map_err(|e| format!("tls: the certificate and key do not make a usable pair: {e}"))
+}
+
+/// RFC 8705 §3: client certificates are requested, not required (a partner without one still
+/// gets bearer tokens); one that is presented must chain to a CA of `path`, or the handshake
+/// fails.
+fn client_verifier(
+    path: &std::path::Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))?
+    {
+        let cert = cert.map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "tls.client_ca_path {} holds no certificate",
+            path.display()
+        ));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))
 }
 
 fn private_key(

@@ -3,3 +3,7 @@
 -- triggers (0002, 0007) already carry a change to every instance.
 ALTER TABLE clients ADD COLUMN require_dpop INTEGER NOT NULL DEFAULT 0
     CHECK (require_dpop IN (0, 1)); -- 1: a token request without a DPoP proof is refused
+-- 1: its tokens are bound to the client certificate of the token request (RFC 8705 §3), which
+-- it must then present there and wherever it uses them.
+ALTER TABLE clients ADD COLUMN bind_certificate INTEGER NOT NULL DEFAULT 0
+    CHECK (bind_certificate IN (0, 1));

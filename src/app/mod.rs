@@ -207,11 +207,27 @@ impl Application {
             )
             .await
             .map_err(Error::from)?;
+        let client_cert_header = match &settings.client_cert_header {
+            Some(name) => Some(header::HeaderName::try_from(name.as_str()).map_err(|_| {
+                StartupError::Config(format!(
+                    "TOLLGATE_CLIENT_CERT_HEADER {name:?} is not a header name"
+                ))
+            })?),
+            None => None,
+        };
+        let certificate_bound_tokens = client_cert_header.is_some()
+            || settings
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_ca_path.is_some());
         let state = web::Data::new(AppState {
             authority,
             clock,
             customer_session: settings.customer_session,
             trusted_proxy_hops: settings.trusted_proxy_hops,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            client_cert_header,
+            certificate_bound_tokens,
             session_cookie_name: settings.session_cookie_name.clone(),
             body_timeout: Duration::from_millis(settings.body_timeout_ms),
             openapi: http::openapi::render(),

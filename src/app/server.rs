@@ -21,7 +21,7 @@ use actix_web::dev::AppConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::http::conn::JsonErrors;
+use crate::http::conn::{JsonErrors, PeerCertificate};
 
 /// Seconds a graceful stop waits for in-flight requests.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
@@ -87,7 +87,7 @@ fn h1<T, F, I, S, B>(
     secure: bool,
     addr: SocketAddr,
 ) -> impl ServiceFactory<
-    (T, Option<SocketAddr>),
+    (JsonErrors<T>, Option<SocketAddr>),
     Config = (),
     Response = (),
     Error = DispatchError,
@@ -95,6 +95,7 @@ fn h1<T, F, I, S, B>(
 > + use<T, F, I, S, B>
 where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
+    JsonErrors<T>: PeerCertificate,
     F: Fn() -> I,
     I: IntoServiceFactory<S, Request>,
     S: ServiceFactory<Request, Config = AppConfig> + 'static,
@@ -119,6 +120,12 @@ where
         .client_request_timeout(Duration::from_secs(5))
         .client_disconnect_timeout(Duration::from_secs(1))
         .h1_allow_half_closed(true)
+        // RFC 8705: the certificate of the TLS handshake, for each request on the connection.
+        .on_connect_ext(|io: &JsonErrors<T>, data| {
+            if let Some(cert) = io.client_certificate() {
+                data.insert(cert);
+            }
+        })
         .local_addr(addr)
         .h1(actix_service::map_config(app, move |()| {
             // The host and scheme only feed `ConnectionInfo` fallbacks, which tollgate does not

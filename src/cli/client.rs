@@ -62,6 +62,10 @@ pub enum ClientCommand {
         /// always bound to its key.
         #[arg(long)]
         require_dpop: bool,
+        /// Bind its tokens to the client certificate it presents at the token endpoint (RFC
+        /// 8705 certificate-bound tokens): it must present one there and wherever it uses them.
+        #[arg(long)]
+        bind_certificate: bool,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Print an SQL INSERT for a provisioning migration instead of writing to the
@@ -133,6 +137,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             secret_stdin,
             policy,
             require_dpop,
+            bind_certificate,
             sql,
         } => {
             let jwks = jwks_arg(jwks_file.as_deref(), jwks_uri)?;
@@ -164,6 +169,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 auth,
                 policy: policy.policy(settings)?,
                 require_dpop,
+                bind_certificate,
             };
             let server_audience = settings.default_audience();
             if sql {

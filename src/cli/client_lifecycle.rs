@@ -77,6 +77,9 @@ pub enum LifecycleCommand {
         /// Whether token requests must carry a DPoP proof (RFC 9449): true or false.
         #[arg(long)]
         require_dpop: Option<bool>,
+        /// Whether its tokens are bound to its client certificate (RFC 8705): true or false.
+        #[arg(long)]
+        bind_certificate: Option<bool>,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Print the SQL for a provisioning migration instead of changing the database.
@@ -134,6 +137,7 @@ pub async fn run(command: LifecycleCommand, settings: &Settings, now: i64) -> Re
             audience,
             server_audience,
             require_dpop,
+            bind_certificate,
             policy,
             sql,
         } => {
@@ -142,6 +146,7 @@ pub async fn run(command: LifecycleCommand, settings: &Settings, now: i64) -> Re
                 default_scope,
                 audiences: (server_audience || !audience.is_empty()).then_some(audience),
                 require_dpop,
+                bind_certificate,
                 policy: policy.change(settings)?,
             };
             let own = settings.default_audience();
@@ -217,6 +222,7 @@ pub fn client_json(row: &ClientRow, settings: &Settings) -> Value {
         "default_scopes": row.default_scopes.to_string(),
         "audiences": audiences,
         "require_dpop": row.require_dpop,
+        "bind_certificate": row.bind_certificate,
         "token_ttl": p.token_ttl,
         "rate_limit": rate(p.rate_limit),
         "quota": rate(p.quota),

@@ -107,6 +107,17 @@ pub(super) const VARIABLES: &[(&str, Setter)] = &[
     ("TOLLGATE_TRUSTED_PROXY_HOPS", |s, v| {
         parse(&mut s.trusted_proxy_hops, v)
     }),
+    ("TOLLGATE_TRUSTED_PROXIES", |s, v| {
+        s.trusted_proxies = list(v)
+            .iter()
+            .map(|a| a.parse().map_err(|_| format!("not an IP address: {a}")))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }),
+    ("TOLLGATE_CLIENT_CERT_HEADER", |s, v| {
+        s.client_cert_header = Some(v.trim().to_ascii_lowercase());
+        Ok(())
+    }),
     ("TOLLGATE_KEY_ROTATION_DAYS", |s, v| {
         parse(&mut s.key_rotation_days, v)
     }),

@@ -65,6 +65,10 @@ pub struct TlsSettings {
     pub key_path: PathBuf,
     /// The variable holding the passphrase of an encrypted key.
     pub key_passphrase_env: Option<String>,
+    /// PEM CA certificates: client certificates chaining to one are requested, not required
+    /// (RFC 8705 certificate-bound tokens).
+    #[serde(default)]
+    pub client_ca_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +123,10 @@ pub struct Settings {
     pub redis_prefix: String,
     /// Proxies in front of tollgate whose `X-Forwarded-For` entries are believed (0: none).
     pub trusted_proxy_hops: usize,
+    /// Addresses of the TLS-terminating proxies whose client-certificate header is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header such a proxy puts the client certificate in (URL-encoded PEM), if any.
+    pub client_cert_header: Option<String>,
     /// Rotate the signing key when the newest is this many days old (0: only by hand).
     pub key_rotation_days: u32,
     /// The longest lifetime (`exp` − `iat`) of a client assertion accepted, in seconds.
@@ -171,6 +179,8 @@ impl Default for Settings {
             redis_url: None,
             redis_prefix: "tollgate".into(),
             trusted_proxy_hops: 0,
+            trusted_proxies: Vec::new(),
+            client_cert_header: None,
             key_rotation_days: 0,
             client_assertion_max_lifetime: 3600,
             dpop_proof_max_age: 60,

@@ -178,14 +178,14 @@ pub async fn record(auth: &Authority, proof: &Proof, at: DpopAt, now: i64) -> Re
     }
 }
 
-/// The token endpoint's binding (§5): the key of the request's proof, recorded as used; no
-/// proof from a client that must send one is refused.
+/// The token endpoint's binding (§5): the thumbprint of the request's proof's key, the proof
+/// recorded as used; no proof from a client that must send one is refused.
 pub async fn confirmation(
     auth: &Authority,
     proof: Option<Proof>,
     client: &ClientRecord,
     now: i64,
-) -> Result<Option<Confirmation>, Error> {
+) -> Result<Option<String>, Error> {
     match proof {
         None if client.require_dpop => Err(Error::InvalidDpopProof(
             DpopAt::TokenEndpoint,
@@ -194,9 +194,7 @@ pub async fn confirmation(
         None => Ok(None),
         Some(proof) => {
             record(auth, &proof, DpopAt::TokenEndpoint, now).await?;
-            Ok(Some(Confirmation {
-                jkt: Some(proof.jkt),
-            }))
+            Ok(Some(proof.jkt))
         }
     }
 }

@@ -4,9 +4,11 @@
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::client_assertion::Endpoint;
 use crate::domain::client_auth::authenticate;
-use crate::domain::{Authority, DpopAt, Error, dpop};
+use crate::domain::{Authority, DpopAt, Error, dpop, mtls};
+use crate::security::tokens::Confirmation;
 use crate::store::ClientRecord;
 use crate::types::{Audience, ScopeSet};
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::dpop::DpopRequest;
 use crate::wire::token_request::TokenRequest;
 
@@ -28,6 +30,7 @@ pub async fn exchange(
     auth: &Authority,
     req: TokenRequest,
     dpop_req: &DpopRequest,
+    cert: &ClientCertificate,
     caller: &Caller,
     now_millis: i64,
 ) -> Result<TokenGrant, Error> {
@@ -38,7 +41,10 @@ pub async fn exchange(
     let scope = settle_scope(&client, req.scope)?;
     let audience = settle_audience(&client, req.resources, auth.tokens.default_audience())?;
     // Before the quota: a request refused for want of a proof does not count against it.
-    let cnf = dpop::confirmation(auth, proof, &client, now_secs).await?;
+    let x5t_s256 = mtls::confirmation(&client, cert)?;
+    let jkt = dpop::confirmation(auth, proof, &client, now_secs).await?;
+    let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
+    let cnf = (jkt.is_some() || x5t_s256.is_some()).then_some(Confirmation { jkt, x5t_s256 });
     let client_id = client.client_id;
     let policy = client.policy.as_deref();
     // The hot path of a client without limits: one branch on the record already in hand.
@@ -53,7 +59,6 @@ pub async fn exchange(
         }
         admitted.map_err(Error::QuotaExceeded)?;
     }
-    let token_type = if cnf.is_some() { "DPoP" } else { "Bearer" };
     let issued = auth.tokens.issue_access_token(
         &client_id,
         audience,
@@ -162,6 +167,7 @@ mod tests {
             enabled: true,
             policy: None,
             require_dpop: false,
+            bind_certificate: false,
         }
     }
 

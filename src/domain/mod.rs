@@ -12,6 +12,7 @@ mod error;
 pub mod grant;
 pub mod lifecycle;
 pub mod limits;
+pub mod mtls;
 pub mod profile;
 pub mod provisioning;
 pub mod replay;

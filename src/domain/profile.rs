@@ -6,10 +6,11 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::client_auth::client_is_active;
 use crate::domain::revocation::is_revoked;
-use crate::domain::{Authority, Error, dpop};
+use crate::domain::{Authority, Error, dpop, mtls};
 use crate::security::hashing::bind;
 use crate::store::ApiKeyRecord;
 use crate::types::ApiKey;
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::dpop::DpopRequest;
 use crate::wire::profile_request::{CustomerRef, ProfileRequest};
 
@@ -20,6 +21,7 @@ pub async fn get_profile(
     auth: &Authority,
     req: ProfileRequest,
     dpop_req: &DpopRequest,
+    cert: &ClientCertificate,
     now_secs: i64,
 ) -> Result<Map<String, Value>, Error> {
     // Cheap checks first: a request without a valid token never reaches argon2.
@@ -30,6 +32,8 @@ pub async fn get_profile(
         .map_err(Error::InvalidToken)?;
     // RFC 9449 §7.1: a DPoP-bound token only with a proof of its key.
     dpop::check_binding(auth, &presented, grant.cnf.as_ref(), dpop_req, now_secs).await?;
+    // RFC 8705 §3: a certificate-bound token only over a connection with that certificate.
+    mtls::check_binding(grant.cnf.as_ref(), cert)?;
     if is_revoked(auth, &grant.jti).await? {
         return Err(Error::InvalidToken("the token has been revoked"));
     }

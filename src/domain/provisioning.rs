@@ -29,6 +29,8 @@ pub struct NewClient {
     pub policy: ClientPolicy,
     /// Its token requests must carry a DPoP proof (RFC 9449 §5).
     pub require_dpop: bool,
+    /// Its tokens are bound to its client certificate (RFC 8705 §3).
+    pub bind_certificate: bool,
 }
 
 /// How a new client will authenticate.
@@ -79,6 +81,7 @@ pub fn prepare_client(
             enabled: true,
             policy: (spec.policy != ClientPolicy::default()).then(|| Arc::new(spec.policy)),
             require_dpop: spec.require_dpop,
+            bind_certificate: spec.bind_certificate,
         },
         secret,
     ))

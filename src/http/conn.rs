@@ -76,6 +76,34 @@ impl<T> JsonErrors<T> {
     }
 }
 
+/// The client certificate of a connection (RFC 8705), for the request's connection data.
+#[derive(Clone)]
+pub struct TlsClientCertificate(pub Vec<u8>);
+
+/// A connection that may carry a client certificate.
+pub trait PeerCertificate {
+    /// The DER of the certificate the client presented in the TLS handshake, if any.
+    fn client_certificate(&self) -> Option<TlsClientCertificate>;
+}
+
+impl PeerCertificate for JsonErrors<tokio::net::TcpStream> {
+    fn client_certificate(&self) -> Option<TlsClientCertificate> {
+        None
+    }
+}
+
+impl PeerCertificate
+    for JsonErrors<actix_tls::accept::rustls_0_23::TlsStream<tokio::net::TcpStream>>
+{
+    fn client_certificate(&self) -> Option<TlsClientCertificate> {
+        let (_, session) = self.io.get_ref();
+        session
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| TlsClientCertificate(leaf.as_ref().to_vec()))
+    }
+}
+
 impl<T: AsyncWrite + Unpin> JsonErrors<T> {
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.pending.len() {

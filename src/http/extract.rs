@@ -10,10 +10,12 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::domain::Error;
 use crate::domain::audit::Caller;
+use crate::http::conn::TlsClientCertificate;
 use crate::http::error::{ApiError, generic};
 use crate::http::middleware::RequestId;
 use crate::http::state::AppState;
 use crate::wire;
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::dpop::DpopRequest;
 use crate::wire::login::LoginRequest;
 use crate::wire::profile_request::{ProfileRequest, RawProfileRequest};
@@ -106,6 +108,47 @@ impl FromRequest for DpopRequest {
             req.method().as_str(),
             req.path(),
         )))
+    }
+}
+
+/// The client certificate (RFC 8705): the one of this TLS connection, else, when the peer is
+/// a trusted proxy, the one in its header. From anyone else the header is ignored: a client
+/// could otherwise claim any certificate it has seen.
+impl FromRequest for ClientCertificate {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(ClientCertificate(client_certificate(req))))
+    }
+}
+
+fn client_certificate(req: &HttpRequest) -> Result<Option<Vec<u8>>, &'static str> {
+    if let Some(cert) = req.conn_data::<TlsClientCertificate>() {
+        return Ok(Some(cert.0.clone()));
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Ok(None);
+    };
+    let Some(name) = &state.client_cert_header else {
+        return Ok(None);
+    };
+    let from_proxy = req
+        .peer_addr()
+        .is_some_and(|a| state.trusted_proxies.contains(&a.ip()));
+    if !from_proxy {
+        return Ok(None);
+    }
+    let mut values = req.headers().get_all(name);
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err("the client certificate header is repeated"),
+        (Some(v), None) => {
+            let text = v
+                .to_str()
+                .map_err(|_| "the client certificate header is not ASCII")?;
+            wire::client_cert::parse(text).map(Some)
+        }
     }
 }
 

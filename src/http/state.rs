@@ -14,6 +14,13 @@ pub struct AppState {
     pub customer_session: SessionMode,
     /// How many `X-Forwarded-For` entries, from the right, were added by our own proxies.
     pub trusted_proxy_hops: usize,
+    /// Peers whose client-certificate header (`client_cert_header`) is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where a trusted proxy puts the client certificate (RFC 8705 behind a proxy).
+    pub client_cert_header: Option<actix_web::http::header::HeaderName>,
+    /// Whether a client certificate can reach tollgate at all (its own TLS asks for one, or a
+    /// proxy forwards it): RFC 8705 §3.3 metadata.
+    pub certificate_bound_tokens: bool,
     pub session_cookie_name: String,
     /// How long a request body may take to arrive.
     pub body_timeout: std::time::Duration,

@@ -47,6 +47,9 @@ pub struct Confirmation {
     /// RFC 9449 §6.1: the RFC 7638 thumbprint of the client's DPoP key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// RFC 8705 §3.1: the SHA-256 thumbprint of the client's certificate.
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
 }
 
 /// A customer token carries who, for how long, and nothing personal.

@@ -23,6 +23,8 @@ pub struct ClientRow {
     pub enabled: bool,
     /// A token request without a DPoP proof is refused (RFC 9449 §5).
     pub require_dpop: bool,
+    /// Its tokens are bound to its client certificate (RFC 8705 §3).
+    pub bind_certificate: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub policy: ClientPolicy,
@@ -36,6 +38,7 @@ pub struct ClientUpdate {
     /// The audiences its tokens may be for (`Some(empty)`: the server's default).
     pub audiences: Option<Vec<String>>,
     pub require_dpop: Option<bool>,
+    pub bind_certificate: Option<bool>,
     pub policy: PolicyChange,
 }
 
@@ -51,6 +54,7 @@ impl ClientUpdate {
         self.scopes.is_none()
             && self.audiences.is_none()
             && self.require_dpop.is_none()
+            && self.bind_certificate.is_none()
             && self.policy.is_empty()
     }
 
@@ -69,13 +73,17 @@ impl ClientUpdate {
         if let Some(required) = self.require_dpop {
             set.push(format!("require_dpop = {}", value(Column::Flag(required))));
         }
+        if let Some(bind) = self.bind_certificate {
+            set.push(format!("bind_certificate = {}", value(Column::Flag(bind))));
+        }
         set.push(format!("updated_at = {}", value(Column::Now)));
         set.join(", ")
     }
 }
 
 const SELECT: &str = "SELECT c.client_id, c.allowed_scopes, c.default_scopes, c.audience, \
-    c.auth_method, c.enabled, c.require_dpop, c.created_at, c.updated_at, p.token_ttl, p.rate_count, p.rate_window, \
+    c.auth_method, c.enabled, c.require_dpop, c.bind_certificate, \
+    c.created_at, c.updated_at, p.token_ttl, p.rate_count, p.rate_window, \
     p.quota_count, p.quota_window, p.quota_mode \
     FROM clients c LEFT JOIN client_policies p ON p.client_id = c.client_id";
 
@@ -94,6 +102,7 @@ impl ClientRow {
             auth_method: r.try_get("auth_method")?,
             enabled: r.try_get::<i64, _>("enabled")? != 0,
             require_dpop: r.try_get::<i64, _>("require_dpop")? != 0,
+            bind_certificate: r.try_get::<i64, _>("bind_certificate")? != 0,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
             policy: ClientPolicy::from_row(r)?.unwrap_or_default(),

@@ -24,6 +24,8 @@ pub struct ClientRecord {
     pub policy: Option<Arc<ClientPolicy>>,
     /// A token request without a DPoP proof is refused (RFC 9449 §5).
     pub require_dpop: bool,
+    /// Its tokens are bound to its client certificate (RFC 8705 §3).
+    pub bind_certificate: bool,
 }
 
 /// How a client proves who it is: one method per client.
@@ -117,12 +119,14 @@ impl ClientRecord {
             enabled: r.try_get::<i64, _>("enabled")? != 0,
             policy: None,
             require_dpop: r.try_get::<i64, _>("require_dpop")? != 0,
+            bind_certificate: r.try_get::<i64, _>("bind_certificate")? != 0,
         })
     }
 }
 
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, allowed_scopes, default_scopes, audience, \
-                              enabled, auth_method, jwks, jwks_uri, require_dpop";
+                              enabled, auth_method, jwks, jwks_uri, require_dpop, \
+                              bind_certificate";
 
 impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -146,7 +150,7 @@ impl Store {
         let (hash, jwks, jwks_uri) = c.auth.columns();
         sqlx::query(&format!(
             "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
         ))
         .bind(c.client_id.as_str())
         .bind(hash)
@@ -158,6 +162,7 @@ impl Store {
         .bind(jwks)
         .bind(jwks_uri)
         .bind(i64::from(c.require_dpop))
+        .bind(i64::from(c.bind_certificate))
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -301,7 +306,7 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
     let (hash, jwks, jwks_uri) = c.auth.columns();
     let insert = format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) VALUES ({}, {}, {}, {}, \
-         {}, {}, {}, {}, {}, {}, {now}, {now})",
+         {}, {}, {}, {}, {}, {}, {}, {now}, {now})",
         sql_literal(Some(c.client_id.as_str())),
         sql_literal(Some(hash)),
         sql_literal(Some(&c.allowed_scopes.to_string())),
@@ -312,6 +317,7 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
         sql_literal(jwks),
         sql_literal(jwks_uri),
         i64::from(c.require_dpop),
+        i64::from(c.bind_certificate),
     );
     let policy = c
         .policy

@@ -5,6 +5,7 @@
 
 pub mod basic;
 pub mod bearer;
+pub mod client_cert;
 pub mod dpop;
 pub mod form;
 pub mod login;

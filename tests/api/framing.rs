@@ -169,6 +169,7 @@ async fn over_tls_too_the_parser_s_refusals_are_json() {
         cert_path: pki.cert_path.clone(),
         key_path: pki.key_path.clone(),
         key_passphrase_env: Some("TLS_KEY_PASS".into()),
+        client_ca_path: None,
     });
     let app = Application::build(settings).await.expect("starts with TLS");
     let port = app.port();

@@ -35,6 +35,7 @@ async fn create_metered(app: &TestApp, id: &str, policy: PolicyFlags) -> String 
         auth: NewClientAuth::Secret(None),
         policy: change.applied_to(&Default::default()),
         require_dpop: false,
+        bind_certificate: false,
     })
     .await
 }

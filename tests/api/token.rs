@@ -233,6 +233,7 @@ backend_test! {
             auth: tollgate::domain::provisioning::NewClientAuth::Secret(None),
             policy: Default::default(),
             require_dpop: false,
+            bind_certificate: false,
         }).await;
         let res = app.post_form("/access_token", Some(("p1", &secret)), "grant_type=client_credentials").await;
         assert_eq!(error_of(res).await.1["error"], "invalid_scope");

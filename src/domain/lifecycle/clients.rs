@@ -23,6 +23,8 @@ pub struct ClientChange {
     pub audiences: Option<Vec<String>>,
     /// Whether its token requests must carry a DPoP proof (RFC 9449 §5).
     pub require_dpop: Option<bool>,
+    /// Whether its tokens are bound to its client certificate (RFC 8705 §3).
+    pub bind_certificate: Option<bool>,
     pub policy: PolicyChange,
 }
 
@@ -103,6 +105,7 @@ pub async fn update_client(
         scopes,
         audiences,
         require_dpop: change.require_dpop,
+        bind_certificate: change.bind_certificate,
         policy: change.policy.clone(),
     };
     if update.is_empty() {
@@ -139,6 +142,9 @@ fn describe_update(update: &ClientUpdate) -> String {
     if let Some(required) = update.require_dpop {
         detail.push_str(&format!(" require_dpop={required}"));
     }
+    if let Some(bind) = update.bind_certificate {
+        detail.push_str(&format!(" bind_certificate={bind}"));
+    }
     detail.push_str(&describe_change(&update.policy));
     detail
 }
@@ -171,6 +177,7 @@ pub fn update_client_sql(
         scopes,
         audiences,
         require_dpop: change.require_dpop,
+        bind_certificate: change.bind_certificate,
         policy: change.policy.clone(),
     };
     if update.is_empty() {
@@ -244,6 +251,7 @@ mod tests {
             default_scope: d.map(str::to_owned),
             audiences: None,
             require_dpop: None,
+            bind_certificate: None,
             policy: PolicyChange::default(),
         };
         assert!(

@@ -41,6 +41,8 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "service_documentation": format!("{issuer}/openapi.json"),
         // RFC 9449 §5.1: the algorithms a DPoP proof may use.
         "dpop_signing_alg_values_supported": dpop_algs,
+        // RFC 8705 §3.3: tokens bound to a client certificate, when one can reach tollgate.
+        "tls_client_certificate_bound_access_tokens": state.certificate_bound_tokens,
     });
     // RECOMMENDED, not required: when the database is away, serve the rest.
     match state.authority.store.scopes_in_use().await {

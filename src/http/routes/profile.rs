@@ -6,6 +6,7 @@ use crate::domain::profile;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Parsed;
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::dpop::DpopRequest;
 use crate::wire::profile_request::{ProfileBody, ProfileRequest};
 
@@ -34,9 +35,10 @@ use crate::wire::profile_request::{ProfileBody, ProfileRequest};
 pub async fn get(
     Parsed(request): Parsed<ProfileRequest>,
     dpop: DpopRequest,
+    cert: ClientCertificate,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_secs();
-    let profile = profile::get_profile(&state.authority, request, &dpop, now).await?;
+    let profile = profile::get_profile(&state.authority, request, &dpop, &cert, now).await?;
     Ok(HttpResponse::Ok().json(profile))
 }

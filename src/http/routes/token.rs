@@ -10,6 +10,7 @@ use crate::domain::grant::{self, TokenGrant};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Parsed;
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::dpop::DpopRequest;
 use crate::wire::token_request::{TokenForm, TokenRequest};
 
@@ -60,11 +61,12 @@ impl From<TokenGrant> for TokenResponse {
 pub async fn issue(
     Parsed(request): Parsed<TokenRequest>,
     dpop: DpopRequest,
+    cert: ClientCertificate,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_millis();
-    let mut grant = grant::exchange(&state.authority, request, &dpop, &caller, now).await?;
+    let mut grant = grant::exchange(&state.authority, request, &dpop, &cert, &caller, now).await?;
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));

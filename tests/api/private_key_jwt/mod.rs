@@ -28,6 +28,7 @@ pub async fn create_key_client(app: &TestApp, id: &str, scopes: &str, jwks: Clie
         auth: NewClientAuth::PrivateKeyJwt(jwks),
         policy: Default::default(),
         require_dpop: false,
+        bind_certificate: false,
     })
     .await;
 }

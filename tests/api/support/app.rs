@@ -305,5 +305,6 @@ pub fn new_client(id: &str, scopes: &str, audience: Option<&str>) -> NewClient {
         auth: NewClientAuth::Secret(None),
         policy: Default::default(),
         require_dpop: false,
+        bind_certificate: false,
     }
 }

@@ -20,6 +20,7 @@ backend_test! {
             cert_path: pki.cert_path.clone(),
             key_path: pki.key_path.clone(),
             key_passphrase_env: Some("TLS_KEY_PASS".into()),
+            client_ca_path: None,
         });
         let app = Application::build(settings.clone()).await.expect("starts with TLS");
         let port = app.port();

@@ -1,0 +1,136 @@
+//! Certificate-bound access tokens (RFC 8705 §3): a client registered with
+//! `--bind-certificate` gets tokens whose `cnf."x5t#S256"` is the thumbprint of the certificate
+//! it presented at the token endpoint, and a resource accepts such a token only from a
+//! connection presenting the same certificate. The certificate comes from tollgate's own TLS
+//! handshake or from a trusted proxy's header (`http::extract`).
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::domain::Error;
+use crate::security::tokens::Confirmation;
+use crate::store::ClientRecord;
+use crate::wire::client_cert::ClientCertificate;
+
+/// RFC 8705 §3.1: `x5t#S256` is the base64url SHA-256 of the certificate's DER.
+pub fn thumbprint(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(digest(&SHA256, der))
+}
+
+/// The thumbprint a new token of `client` is bound to: the presented certificate's, for a
+/// client registered with `--bind-certificate` (which must then present one).
+pub fn confirmation(
+    client: &ClientRecord,
+    cert: &ClientCertificate,
+) -> Result<Option<String>, Error> {
+    let presented = match &cert.0 {
+        Ok(presented) => presented,
+        Err(why) => return Err(Error::invalid_request(*why)),
+    };
+    match (client.bind_certificate, presented) {
+        (false, _) => Ok(None),
+        (true, Some(der)) => Ok(Some(thumbprint(der))),
+        (true, None) => Err(Error::invalid_request(
+            "this client's tokens are bound to its certificate: present one over mutual TLS \
+             (RFC 8705 section 3)",
+        )),
+    }
+}
+
+/// RFC 8705 §3: a certificate-bound token is good only from a connection presenting the
+/// certificate it is bound to.
+pub fn check_binding(cnf: Option<&Confirmation>, cert: &ClientCertificate) -> Result<(), Error> {
+    // A proxy forwarding garbage is refused whatever the token: it is misconfigured.
+    let presented = match &cert.0 {
+        Ok(presented) => presented,
+        Err(why) => return Err(Error::invalid_request(*why)),
+    };
+    let Some(bound) = cnf.and_then(|c| c.x5t_s256.as_deref()) else {
+        return Ok(());
+    };
+    match presented {
+        Some(der) if thumbprint(der) == bound => Ok(()),
+        Some(_) => Err(Error::InvalidToken(
+            "the token is bound to another client certificate",
+        )),
+        None => Err(Error::InvalidToken(
+            "the token is bound to a client certificate this request did not present",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ClientId, ScopeSet};
+
+    fn client(bind: bool) -> ClientRecord {
+        ClientRecord {
+            client_id: ClientId::parse("c").unwrap(),
+            auth: crate::store::ClientAuth::Secret {
+                hash: String::new(),
+            },
+            allowed_scopes: ScopeSet::parse("a").unwrap(),
+            default_scopes: ScopeSet::parse("a").unwrap(),
+            audiences: Vec::new(),
+            enabled: true,
+            policy: None,
+            require_dpop: false,
+            bind_certificate: bind,
+        }
+    }
+
+    fn cert(der: Option<&[u8]>) -> ClientCertificate {
+        ClientCertificate(Ok(der.map(<[u8]>::to_vec)))
+    }
+
+    #[test]
+    fn only_a_binding_client_is_bound_and_it_must_present_a_certificate() {
+        assert_eq!(
+            confirmation(&client(false), &cert(Some(b"c"))).unwrap(),
+            None
+        );
+        assert_eq!(
+            confirmation(&client(true), &cert(Some(b"c"))).unwrap(),
+            Some(thumbprint(b"c"))
+        );
+        assert!(matches!(
+            confirmation(&client(true), &cert(None)),
+            Err(Error::InvalidRequest(_))
+        ));
+        let garbage = ClientCertificate(Err("x"));
+        assert!(matches!(
+            confirmation(&client(true), &garbage),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn a_bound_token_needs_the_same_certificate() {
+        let cnf = Confirmation {
+            jkt: None,
+            x5t_s256: Some(thumbprint(b"mine")),
+        };
+        assert!(check_binding(Some(&cnf), &cert(Some(b"mine"))).is_ok());
+        assert!(matches!(
+            check_binding(Some(&cnf), &cert(Some(b"theirs"))),
+            Err(Error::InvalidToken(_))
+        ));
+        assert!(matches!(
+            check_binding(Some(&cnf), &cert(None)),
+            Err(Error::InvalidToken(_))
+        ));
+        assert!(check_binding(None, &cert(None)).is_ok());
+        assert!(check_binding(Some(&Confirmation::default()), &cert(None)).is_ok());
+    }
+
+    #[test]
+    fn the_thumbprint_is_base64url_sha256_of_the_der() {
+        // SHA-256("abc"), FIPS 180-2 appendix B.1.
+        assert_eq!(
+            thumbprint(b"abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
+    }
+}

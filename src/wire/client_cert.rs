@@ -25,6 +25,8 @@ pub fn parse(value: &str) -> Result<Vec<u8>, &'static str> {
         .decode_utf8()
         .map_err(|_| malformed())?;
     let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|_| malformed())?;
+    // PEM armour holds any bytes: the certificate itself must parse.
+    webpki::EndEntityCert::try_from(&der).map_err(|_| malformed())?;
     Ok(der.as_ref().to_vec())
 }
 

@@ -23,6 +23,7 @@ mod lifecycle;
 mod limits;
 mod login_cors;
 mod metrics;
+mod mtls;
 mod outages;
 mod private_key_jwt;
 mod profile;

@@ -1,0 +1,274 @@
+//! Certificate-bound access tokens (RFC 8705 §3): tollgate asks for client certificates on its
+//! own TLS listener (`[tls] client_ca_path`), or believes a trusted proxy's header; a client
+//! registered with `--bind-certificate` gets `cnf."x5t#S256"`, and `/getprofile` takes its
+//! token only over a connection presenting that certificate. Real clients: reqwest with an
+//! identity, certificates made by rcgen at test time.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
+use reqwest::Response;
+use serde_json::{Value, json};
+use tollgate::app::Application;
+use tollgate::config::TlsSettings;
+use tollgate::domain::provisioning::NewClient;
+
+use crate::backend_test;
+use crate::support::*;
+
+/// A CA, a `localhost` server certificate and client certificates it signs, in a temp dir.
+struct Pki {
+    dir: PathBuf,
+    ca: Certificate,
+    ca_key: KeyPair,
+}
+
+/// A client certificate and its key, as a PEM identity.
+struct ClientCert {
+    der: Vec<u8>,
+    pem: String,
+    identity_pem: String,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "partner CA");
+        let ca = params.self_signed(&ca_key).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("tollgate-mtls-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca, &ca_key)
+            .unwrap();
+        std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+        std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+        Self { dir, ca, ca_key }
+    }
+
+    fn tls(&self) -> TlsSettings {
+        TlsSettings {
+            cert_path: self.dir.join("server.pem"),
+            key_path: self.dir.join("server.key"),
+            key_passphrase_env: None,
+            client_ca_path: Some(self.dir.join("ca.pem")),
+        }
+    }
+
+    /// A client certificate for `cn`, signed by this CA (or self-signed with `signed: false`).
+    fn client(&self, cn: &str, signed: bool) -> ClientCert {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![format!("{cn}.partner.example")]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = if signed {
+            params.signed_by(&key, &self.ca, &self.ca_key).unwrap()
+        } else {
+            params.self_signed(&key).unwrap()
+        };
+        ClientCert {
+            der: cert.der().to_vec(),
+            pem: cert.pem(),
+            identity_pem: format!("{}{}", cert.pem(), key.serialize_pem()),
+        }
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn x5t(der: &[u8]) -> String {
+    base64_url(digest(&SHA256, der).as_ref())
+}
+
+/// An HTTPS client of `port` trusting the test CA, presenting `cert` if given.
+fn https_client(pki: &Pki, port: u16, cert: Option<&ClientCert>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca.pem().as_bytes()).unwrap())
+        .resolve("localhost", ([127, 0, 0, 1], port).into());
+    if let Some(c) = cert {
+        b = b.identity(reqwest::Identity::from_pem(c.identity_pem.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+fn binding_client(id: &str) -> NewClient {
+    NewClient {
+        bind_certificate: true,
+        ..new_client(id, "profile:read introspect", None)
+    }
+}
+
+async fn token(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut req = http
+        .post(format!("{base}/access_token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")]);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+async fn profile(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    api_key: &str,
+    customer: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut req = http
+        .post(format!("{base}/getprofile"))
+        .bearer_auth(token)
+        .header("api-key", api_key)
+        .header("X-Customer-Id", customer);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+backend_test! {
+    async fn over_tollgates_own_tls_a_bound_token_works_only_with_its_certificate(backend) {
+        let db = TestDb::create(backend).await;
+        let pki = Pki::new();
+        let mut settings = test_settings(&db.url);
+        settings.tls = Some(pki.tls());
+        let app = Application::build(settings.clone()).await.expect("starts with client certificates requested");
+        let port = app.port();
+        let store = app.authority().store.clone();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        let base = format!("https://localhost:{port}");
+        let now = tollgate::clock::SystemClock.now_secs();
+        let create = |spec| tollgate::domain::provisioning::create_client(&store, spec, &settings.argon2, settings.default_audience(), now);
+        use secrecy::ExposeSecret;
+        use tollgate::clock::Clock;
+        let secret = create(binding_client("bound")).await.unwrap().1.unwrap().expose_secret().to_owned();
+        let plain_secret = create(new_client("plain", "profile:read", None)).await.unwrap().1.unwrap().expose_secret().to_owned();
+        let api_key = tollgate::domain::provisioning::create_api_key(&store, "p", &["getprofile".into()], &settings.argon2, now).await.unwrap().expose_secret().to_owned();
+        let customer = tollgate::domain::provisioning::create_customer(&store, tollgate::domain::provisioning::NewCustomer {
+            username: "ada".into(), password: secrecy::SecretString::from("correct horse battery".to_owned()),
+            name: None, email: None, phone: None, attributes: None,
+        }, &settings.argon2, now).await.unwrap().to_string();
+
+        let mine = pki.client("partner", true);
+        let with_mine = https_client(&pki, port, Some(&mine));
+        let res = token(&with_mine, &base, "bound", &secret, &[]).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer", "RFC 8705 keeps the Bearer type");
+        let at = body["access_token"].as_str().unwrap();
+        assert_eq!(claims(at)["cnf"], json!({"x5t#S256": x5t(&mine.der)}));
+        assert_eq!(profile(&with_mine, &base, at, &api_key, &customer, &[]).await.status(), 200);
+
+        // The token alone, or with another certificate of the same CA: 401 invalid_token.
+        let without = https_client(&pki, port, None);
+        let (status, err) = error_of(profile(&without, &base, at, &api_key, &customer, &[]).await).await;
+        assert_eq!((status, err["error"].as_str()), (401, Some("invalid_token")), "{err}");
+        let theirs = https_client(&pki, port, Some(&pki.client("other", true)));
+        let (status, err) = error_of(profile(&theirs, &base, at, &api_key, &customer, &[]).await).await;
+        assert_eq!((status, err["error"].as_str()), (401, Some("invalid_token")), "{err}");
+
+        // A binding client without a certificate gets no token; others are not asked for one.
+        let (status, err) = error_of(token(&without, &base, "bound", &secret, &[]).await).await;
+        assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
+        let res = token(&without, &base, "plain", &plain_secret, &[]).await;
+        assert_eq!(res.status(), 200);
+        let plain: Value = res.json().await.unwrap();
+        assert!(claims(plain["access_token"].as_str().unwrap()).get("cnf").is_none());
+
+        // Introspection shows the binding to the resource server that asks.
+        let res = with_mine.post(format!("{base}/introspect")).basic_auth("bound", Some(&secret)).form(&[("token", at)]).send().await.unwrap();
+        let introspected: Value = res.json().await.unwrap();
+        assert_eq!(introspected["cnf"]["x5t#S256"], x5t(&mine.der));
+        assert_eq!(introspected["token_type"], "Bearer");
+
+        // A certificate that does not chain to the CA ends the handshake.
+        let stranger = https_client(&pki, port, Some(&pki.client("stranger", false)));
+        assert!(stranger.get(format!("{base}/healthz")).send().await.is_err());
+
+        let doc: Value = without.get(format!("{base}/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
+        handle.stop(true).await;
+    }
+
+    async fn behind_a_proxy_the_certificate_header_is_believed_only_from_the_proxy(backend) {
+        let app = TestApp::spawn_with(backend, |s| {
+            s.client_cert_header = Some("x-client-cert".into());
+            s.trusted_proxies = vec!["127.0.0.2".parse::<IpAddr>().unwrap()];
+        }).await;
+        let pki = Pki::new();
+        let secret = app.create_client_with(binding_client("bound")).await;
+        let (api_key, customer) = app.create_key_and_customer().await;
+        let mine = pki.client("partner", true);
+        let header = percent_encoding::utf8_percent_encode(&mine.pem, percent_encoding::NON_ALPHANUMERIC).to_string();
+        // The proxy: connections from 127.0.0.2. A client going around it: from 127.0.0.1.
+        let proxy = reqwest::Client::builder().local_address("127.0.0.2".parse::<IpAddr>().unwrap()).build().unwrap();
+        let direct = reqwest::Client::new();
+
+        let res = token(&proxy, &app.address, "bound", &secret, &[("x-client-cert", &header)]).await;
+        assert_eq!(res.status(), 200);
+        let at = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(claims(&at)["cnf"]["x5t#S256"], x5t(&mine.der));
+        assert_eq!(profile(&proxy, &app.address, &at, &api_key, &customer, &[("x-client-cert", &header)]).await.status(), 200);
+
+        // Sent directly, the header is ignored: no certificate, so no token and no profile.
+        let (status, err) = error_of(token(&direct, &app.address, "bound", &secret, &[("x-client-cert", &header)]).await).await;
+        assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
+        let (status, err) = error_of(profile(&direct, &app.address, &at, &api_key, &customer, &[("x-client-cert", &header)]).await).await;
+        assert_eq!((status, err["error"].as_str()), (401, Some("invalid_token")), "{err}");
+
+        // Another certificate through the proxy: refused.
+        let other = percent_encoding::utf8_percent_encode(&pki.client("other", true).pem, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let (status, err) = error_of(profile(&proxy, &app.address, &at, &api_key, &customer, &[("x-client-cert", &other)]).await).await;
+        assert_eq!((status, err["error"].as_str()), (401, Some("invalid_token")), "{err}");
+
+        // Garbage from the proxy: 400, no token, never 500.
+        for garbage in ["garbage", "-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----", "%FF%FE"] {
+            let (status, err) = error_of(token(&proxy, &app.address, "bound", &secret, &[("x-client-cert", garbage)]).await).await;
+            assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{garbage}: {err}");
+            assert!(err.get("access_token").is_none());
+        }
+        let doc = send_json(app.http.get(app.url("/.well-known/oauth-authorization-server"))).await;
+        assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
+    }
+
+    async fn without_a_way_for_certificates_to_arrive_the_metadata_says_so(backend) {
+        let app = TestApp::spawn(backend).await;
+        let doc = send_json(app.http.get(app.url("/.well-known/oauth-authorization-server"))).await;
+        assert_eq!(doc["tls_client_certificate_bound_access_tokens"], false);
+    }
+
+    async fn bind_certificate_is_set_by_the_cli(backend) {
+        let app = TestApp::spawn(backend).await;
+        tollgate_json(&app.db, &["client", "create", "--id", "cli-bound", "--scope", "a", "--bind-certificate"], None);
+        let shown = tollgate_json(&app.db, &["client", "show", "--id", "cli-bound"], None);
+        assert_eq!(shown["bind_certificate"], true, "{shown}");
+        let updated = tollgate_json(&app.db, &["client", "update", "--id", "cli-bound", "--bind-certificate", "false"], None);
+        assert_eq!(updated["bind_certificate"], false, "{updated}");
+    }
+}

@@ -147,6 +147,10 @@ fn client_certificate(req: &HttpRequest) -> Result<Option<Vec<u8>>, &'static str
             let text = v
                 .to_str()
                 .map_err(|_| "the client certificate header is not ASCII")?;
+            // Some proxies send the header empty when the client presented no certificate.
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
             wire::client_cert::parse(text).map(Some)
         }
     }

@@ -64,6 +64,8 @@ pub enum AuthFailure {
     RateLimited,
     /// A `private_key_jwt` assertion that does not hold (RFC 7523 §3).
     BadAssertion,
+    /// `tls_client_auth` without a certificate naming the client (RFC 8705 §2.1).
+    BadCertificate,
 }
 
 impl AuthFailure {
@@ -74,6 +76,7 @@ impl AuthFailure {
             Self::DisabledClient => "disabled_client",
             Self::RateLimited => "rate_limited",
             Self::BadAssertion => "bad_assertion",
+            Self::BadCertificate => "bad_certificate",
         }
     }
 }

@@ -7,3 +7,15 @@ ALTER TABLE clients ADD COLUMN require_dpop INTEGER NOT NULL DEFAULT 0
 -- it must then present there and wherever it uses them.
 ALTER TABLE clients ADD COLUMN bind_certificate INTEGER NOT NULL DEFAULT 0
     CHECK (bind_certificate IN (0, 1));
+
+-- tls_client_auth (RFC 8705 §2.1): the client authenticates with a certificate that chains to
+-- the configured CA and names it, by its subject DN or one subject alternative name. SQLite
+-- cannot change a CHECK constraint: the column is replaced by one with the wider check.
+ALTER TABLE clients RENAME COLUMN auth_method TO auth_method_0008;
+ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'client_secret'
+    CHECK (auth_method IN ('client_secret', 'private_key_jwt', 'tls_client_auth'));
+UPDATE clients SET auth_method = auth_method_0008;
+ALTER TABLE clients DROP COLUMN auth_method_0008;
+ALTER TABLE clients ADD COLUMN tls_subject_dn TEXT; -- RFC 4514 string the certificate's subject must equal, or
+ALTER TABLE clients ADD COLUMN tls_san_dns TEXT;    -- a DNS name among its subject alternative names, or
+ALTER TABLE clients ADD COLUMN tls_san_uri TEXT;    -- a URI among them (exactly one of the three is set)

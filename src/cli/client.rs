@@ -11,7 +11,7 @@ use super::{CliError, duration_secs, print, read_stdin_secret, rfc3339};
 use crate::app::open_store;
 use crate::config::Settings;
 use crate::domain::provisioning::{self, NewClient, NewClientAuth};
-use crate::store::{Backend, ClientJwks, client_insert_sql};
+use crate::store::{Backend, ClientJwks, TlsSubject, client_insert_sql};
 
 /// RFC 7591 §2 `token_endpoint_auth_method`. The two secret methods make the same client: it
 /// may use either.
@@ -21,6 +21,9 @@ pub enum AuthMethodArg {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    /// RFC 8705 §2.1: a CA-issued client certificate naming the client (--tls-subject,
+    /// --tls-san-dns or --tls-san-uri).
+    TlsClientAuth,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +61,16 @@ pub enum ClientCommand {
         /// Read the secret from standard input.
         #[arg(long)]
         secret_stdin: bool,
+        /// tls_client_auth: the subject DN its certificate must have, as an RFC 4514 string
+        /// ("CN=agent-desk,O=Partner Inc,C=US").
+        #[arg(long, conflicts_with_all = ["tls_san_dns", "tls_san_uri", "secret", "secret_stdin"])]
+        tls_subject: Option<String>,
+        /// tls_client_auth: a DNS name its certificate must carry as a subject alternative name.
+        #[arg(long, conflicts_with_all = ["tls_san_uri", "secret", "secret_stdin"])]
+        tls_san_dns: Option<String>,
+        /// tls_client_auth: a URI its certificate must carry as a subject alternative name.
+        #[arg(long, conflicts_with_all = ["secret", "secret_stdin"])]
+        tls_san_uri: Option<String>,
         /// Refuse its token requests without a DPoP proof (RFC 9449): its tokens are then
         /// always bound to its key.
         #[arg(long)]
@@ -138,26 +151,61 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             policy,
             require_dpop,
             bind_certificate,
+            tls_subject,
+            tls_san_dns,
+            tls_san_uri,
             sql,
         } => {
             let jwks = jwks_arg(jwks_file.as_deref(), jwks_uri)?;
-            let auth = match (auth_method, jwks) {
-                (AuthMethodArg::PrivateKeyJwt, Some(jwks)) => NewClientAuth::PrivateKeyJwt(jwks),
-                (AuthMethodArg::PrivateKeyJwt, None) => {
+            let tls = match (tls_subject, tls_san_dns, tls_san_uri) {
+                (Some(dn), _, _) => Some(TlsSubject::Dn(dn)),
+                (_, Some(dns), _) => Some(TlsSubject::SanDns(dns)),
+                (_, _, Some(uri)) => Some(TlsSubject::SanUri(uri)),
+                _ => None,
+            };
+            let auth = match (auth_method, jwks, tls) {
+                (AuthMethodArg::TlsClientAuth, None, Some(subject)) => {
+                    NewClientAuth::TlsClientAuth(subject)
+                }
+                (AuthMethodArg::TlsClientAuth, _, _) => {
                     return Err(CliError::Usage(
-                        "--auth-method private_key_jwt needs --jwks-file or --jwks-uri".into(),
+                        "--auth-method tls_client_auth needs one of --tls-subject, --tls-san-dns, \
+                         --tls-san-uri (and no JWK Set)"
+                            .into(),
                     ));
                 }
-                (_, Some(_)) => {
+                (_, _, Some(_)) => {
                     return Err(CliError::Usage(
-                        "--jwks-file and --jwks-uri are for --auth-method private_key_jwt".into(),
+                        "--tls-subject, --tls-san-dns and --tls-san-uri are for --auth-method \
+                         tls_client_auth"
+                            .into(),
                     ));
                 }
-                (_, None) => NewClientAuth::Secret(match (secret, secret_stdin) {
-                    (Some(s), _) => Some(SecretString::from(s)),
-                    (None, true) => Some(read_stdin_secret("client secret")?),
-                    (None, false) => None,
-                }),
+                (m, jwks, None) => match (m, jwks) {
+                    (AuthMethodArg::PrivateKeyJwt, Some(jwks)) => {
+                        NewClientAuth::PrivateKeyJwt(jwks)
+                    }
+                    (AuthMethodArg::PrivateKeyJwt, None) => {
+                        return Err(CliError::Usage(
+                            "--auth-method private_key_jwt needs --jwks-file or --jwks-uri".into(),
+                        ));
+                    }
+                    (_, Some(_)) => {
+                        return Err(CliError::Usage(
+                            "--jwks-file and --jwks-uri are for --auth-method private_key_jwt"
+                                .into(),
+                        ));
+                    }
+                    (_, None) => NewClientAuth::Secret(match (secret, secret_stdin) {
+                        (Some(s), _) => Some(SecretString::from(s)),
+                        (None, true) => Some(read_stdin_secret("client secret")?),
+                        (None, false) => None,
+                    }),
+                },
+            };
+            let method = match &auth {
+                NewClientAuth::TlsClientAuth(_) => "tls_client_auth",
+                _ => "private_key_jwt",
             };
             // A secret the admin supplied is never printed: only a generated one, once.
             let generated = matches!(auth, NewClientAuth::Secret(None));
@@ -197,9 +245,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                     .await?;
             let out = match secret {
                 Some(_) => json!({"client_id": client_id}),
-                None => {
-                    json!({"client_id": client_id, "token_endpoint_auth_method": "private_key_jwt"})
-                }
+                None => json!({"client_id": client_id, "token_endpoint_auth_method": method}),
             };
             print(&with_generated(out, secret.as_ref().filter(|_| generated)));
         }

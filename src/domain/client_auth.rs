@@ -12,10 +12,11 @@ use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::client_assertion::{self, Endpoint};
 use crate::domain::limits::Keys;
 use crate::domain::usage::Credential;
-use crate::domain::{Authority, Error};
+use crate::domain::{Authority, Error, mtls};
 use crate::metrics::AuthFailure;
 use crate::security::hashing::bind;
 use crate::store::{ClientAuth, ClientRecord};
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::token_request::{ClientCredentials, SecretCredentials};
 
 /// The enabled clients, as of the last epoch the instance saw. A disabled (or deleted) client
@@ -62,11 +63,16 @@ pub async fn client_is_active(auth: &Authority, client_id: &str) -> Result<bool,
 pub async fn authenticate(
     auth: &Authority,
     creds: &ClientCredentials,
+    cert: &ClientCertificate,
     endpoint: Endpoint,
     caller: &Caller,
     now_millis: i64,
 ) -> Result<ClientRecord, Error> {
     match creds {
+        ClientCredentials::Certificate(id) => {
+            let client = mtls::authenticate(auth, id, cert, caller, now_millis).await?;
+            enabled(auth, client)
+        }
         ClientCredentials::Secret(secret) => {
             authenticate_secret(auth, secret, caller, now_millis).await
         }
@@ -130,7 +136,7 @@ async fn authenticate_secret(
     let client = auth.store.client(id).await?;
     let phc = client.as_ref().and_then(|c| match &c.auth {
         ClientAuth::Secret { hash } => Some(hash.clone()),
-        ClientAuth::PrivateKeyJwt(_) => None,
+        ClientAuth::PrivateKeyJwt(_) | ClientAuth::TlsClientAuth(_) => None,
     });
     let has_secret = phc.is_some();
     let mut ok = auth.hasher.verify(phc, bind(id, secret)).await? && has_secret;

@@ -97,7 +97,7 @@ impl ClientKeys {
             return Ok(None);
         };
         let keys = match &record.auth {
-            ClientAuth::Secret { .. } => KeySource::None,
+            ClientAuth::Secret { .. } | ClientAuth::TlsClientAuth(_) => KeySource::None,
             ClientAuth::PrivateKeyJwt(ClientJwks::Inline(json)) => {
                 match ClientKeySet::parse(json) {
                     Ok(set) => KeySource::Registered(Arc::new(set)),

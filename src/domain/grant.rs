@@ -37,7 +37,15 @@ pub async fn exchange(
     let now_secs = now_millis.div_euclid(1000);
     // RFC 9449 §5: the proof's own checks cost no lookup: before client authentication.
     let proof = dpop::check(auth, dpop_req, DpopAt::TokenEndpoint, None, now_secs)?;
-    let client = authenticate(auth, &req.credentials, Endpoint::Token, caller, now_millis).await?;
+    let client = authenticate(
+        auth,
+        &req.credentials,
+        cert,
+        Endpoint::Token,
+        caller,
+        now_millis,
+    )
+    .await?;
     let scope = settle_scope(&client, req.scope)?;
     let audience = settle_audience(&client, req.resources, auth.tokens.default_audience())?;
     // Before the quota: a request refused for want of a proof does not count against it.

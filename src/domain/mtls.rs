@@ -1,16 +1,24 @@
-//! Certificate-bound access tokens (RFC 8705 §3): a client registered with
-//! `--bind-certificate` gets tokens whose `cnf."x5t#S256"` is the thumbprint of the certificate
-//! it presented at the token endpoint, and a resource accepts such a token only from a
-//! connection presenting the same certificate. The certificate comes from tollgate's own TLS
-//! handshake or from a trusted proxy's header (`http::extract`).
+//! Mutual TLS (RFC 8705): `tls_client_auth` client authentication (§2.1: a certificate that
+//! chains to the configured CA and names the client) and certificate-bound access tokens (§3):
+//! a client registered with `--bind-certificate`, or one that authenticated with its
+//! certificate, gets tokens whose `cnf."x5t#S256"` is the thumbprint of the certificate it
+//! presented at the token endpoint, and a resource accepts such a token only from a connection
+//! presenting the same certificate. The certificate comes from tollgate's own TLS handshake
+//! (which checked the chain) or from a trusted proxy's header (the proxy checked it; see
+//! `http::extract`).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::domain::Authority;
 use crate::domain::Error;
+use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::metrics::AuthFailure;
 use crate::security::tokens::Confirmation;
-use crate::store::ClientRecord;
+use crate::security::x509;
+use crate::store::{ClientAuth, ClientRecord, TlsSubject};
+use crate::types::ClientId;
 use crate::wire::client_cert::ClientCertificate;
 
 /// RFC 8705 §3.1: `x5t#S256` is the base64url SHA-256 of the certificate's DER.
@@ -28,13 +36,72 @@ pub fn confirmation(
         Ok(presented) => presented,
         Err(why) => return Err(Error::invalid_request(*why)),
     };
-    match (client.bind_certificate, presented) {
+    let bind = client.bind_certificate || matches!(client.auth, ClientAuth::TlsClientAuth(_));
+    match (bind, presented) {
         (false, _) => Ok(None),
         (true, Some(der)) => Ok(Some(thumbprint(der))),
         (true, None) => Err(Error::invalid_request(
             "this client's tokens are bound to its certificate: present one over mutual TLS \
              (RFC 8705 section 3)",
         )),
+    }
+}
+
+/// `tls_client_auth` (RFC 8705 §2.1): the client named by `client_id`, if it is registered for
+/// this method and the request's certificate names it as registered. Every refusal is the same
+/// `invalid_client`; the reason goes to the log and the audit trail.
+pub async fn authenticate(
+    auth: &Authority,
+    id: &ClientId,
+    cert: &ClientCertificate,
+    caller: &Caller,
+    now_millis: i64,
+) -> Result<ClientRecord, Error> {
+    let presented = match &cert.0 {
+        Ok(presented) => presented,
+        Err(why) => return Err(Error::invalid_request(*why)),
+    };
+    let client = auth
+        .client_keys
+        .client(&auth.store, &auth.freshness, id.as_str())
+        .await?;
+    let why = match (&client, presented) {
+        (None, _) => "unknown client",
+        (Some(c), Some(der)) => match &c.record.auth {
+            ClientAuth::TlsClientAuth(subject) if names(subject, der) => {
+                return Ok(c.record.clone());
+            }
+            ClientAuth::TlsClientAuth(_) => "the client certificate does not name the client",
+            _ => "no client authentication (the client does not use tls_client_auth)",
+        },
+        (Some(_), None) => "no client authentication (no client certificate presented)",
+    };
+    tracing::info!(
+        reason = why,
+        client_id = id.as_str(),
+        "client certificate refused"
+    );
+    auth.metrics.auth_failure(AuthFailure::BadCertificate);
+    auth.audit
+        .record(
+            AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis)
+                .client(id.as_str())
+                .detail(format!("tls_client_auth: {why}")),
+        )
+        .await?;
+    Err(Error::InvalidClient)
+}
+
+/// RFC 8705 §2.1.2: the registered subject DN equals the certificate's, or the registered DNS
+/// name or URI is among its subject alternative names.
+fn names(subject: &TlsSubject, der: &[u8]) -> bool {
+    match subject {
+        TlsSubject::Dn(dn) => x509::subject_dn(der).is_some_and(|s| x509::same_dn(dn, &s)),
+        TlsSubject::SanDns(name) => x509::alt_names(der)
+            .0
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name)),
+        TlsSubject::SanUri(uri) => x509::alt_names(der).1.iter().any(|u| u == uri),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::security::client_keys::ClientKeySet;
 use crate::security::hashing::{Argon2Settings, bind, hash_now};
 use crate::store::{
     ApiKeyRecord, ClientAuth, ClientJwks, ClientPolicy, ClientRecord, CustomerRecord, Store,
+    TlsSubject,
 };
 use crate::types::{
     ApiKey, ClientId, CustomerId, ScopeSet, Username, generate_secret, is_absolute_uri,
@@ -39,6 +40,8 @@ pub enum NewClientAuth {
     Secret(Option<SecretString>),
     /// `private_key_jwt`: its public keys, or where they are published.
     PrivateKeyJwt(ClientJwks),
+    /// `tls_client_auth` (RFC 8705 §2.1): what its certificate must name.
+    TlsClientAuth(TlsSubject),
 }
 
 /// What `prepare_client` made: the record, and the secret to hand over once (none for a
@@ -70,6 +73,9 @@ pub fn prepare_client(
             (ClientAuth::Secret { hash }, Some(secret))
         }
         NewClientAuth::PrivateKeyJwt(jwks) => (ClientAuth::PrivateKeyJwt(check_jwks(jwks)?), None),
+        NewClientAuth::TlsClientAuth(subject) => {
+            (ClientAuth::TlsClientAuth(check_tls_subject(subject)?), None)
+        }
     };
     Ok((
         ClientRecord {
@@ -107,6 +113,28 @@ pub fn check_audiences(given: Vec<String>, server_audience: &str) -> Result<Vec<
         }
     }
     Ok(out)
+}
+
+/// What a `tls_client_auth` certificate must name: a non-empty DN of `type=value` parts, a DNS
+/// name, or an absolute URI (RFC 8705 §2.1.2).
+pub fn check_tls_subject(subject: TlsSubject) -> Result<TlsSubject, Error> {
+    let ok = match &subject {
+        TlsSubject::Dn(dn) => !dn.trim().is_empty() && dn.contains('='),
+        TlsSubject::SanDns(name) => {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.*".contains(&b))
+        }
+        TlsSubject::SanUri(uri) => is_absolute_uri(uri),
+    };
+    if ok {
+        Ok(subject)
+    } else {
+        Err(Error::invalid_request(
+            "the certificate subject must be an RFC 4514 DN (CN=...), a DNS name or an              absolute URI",
+        ))
+    }
 }
 
 /// A JWK Set checked key by key (the error names the key and the problem), or a `jwks_uri`
@@ -163,6 +191,7 @@ pub async fn create_client(
     let method = match record.auth {
         ClientAuth::Secret { .. } => "client_secret",
         ClientAuth::PrivateKeyJwt(_) => "private_key_jwt",
+        ClientAuth::TlsClientAuth(_) => "tls_client_auth",
     };
     AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
         .client(record.client_id.as_str())

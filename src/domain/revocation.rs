@@ -16,6 +16,7 @@ use crate::domain::client_auth::{authenticate, client_is_active};
 use crate::domain::{Authority, Error};
 use crate::security::tokens::AccessClaims;
 use crate::store::RevokedRow;
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::token_request::TokenOperation;
 
 /// The scope a client needs in its allowed scopes to call the introspection endpoint.
@@ -73,11 +74,13 @@ pub async fn is_revoked(auth: &Authority, jti: &str) -> Result<bool, Error> {
 pub async fn revoke(
     auth: &Authority,
     req: TokenOperation,
+    cert: &ClientCertificate,
     caller: &Caller,
     now_secs: i64,
 ) -> Result<(), Error> {
     let creds = &req.credentials;
-    let client = authenticate(auth, creds, Endpoint::Revocation, caller, now_secs * 1000).await?;
+    let endpoint = Endpoint::Revocation;
+    let client = authenticate(auth, creds, cert, endpoint, caller, now_secs * 1000).await?;
     let Ok(claims) = auth.tokens.inspect_access_token(&req.token, now_secs) else {
         return Ok(());
     };
@@ -105,6 +108,7 @@ pub async fn revoke(
 pub async fn introspect(
     auth: &Authority,
     req: TokenOperation,
+    cert: &ClientCertificate,
     caller: &Caller,
     now_secs: i64,
 ) -> Result<Option<AccessClaims>, Error> {
@@ -112,6 +116,7 @@ pub async fn introspect(
     let client = authenticate(
         auth,
         creds,
+        cert,
         Endpoint::Introspection,
         caller,
         now_secs * 1000,

@@ -36,6 +36,30 @@ pub enum ClientAuth {
     Secret { hash: String },
     /// `private_key_jwt` (RFC 7523 §2.2): the client's public keys, or where to fetch them.
     PrivateKeyJwt(ClientJwks),
+    /// `tls_client_auth` (RFC 8705 §2.1): a CA-issued certificate naming the client so.
+    TlsClientAuth(TlsSubject),
+}
+
+/// What a `tls_client_auth` client's certificate must name (RFC 8705 §2.1.2: one of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSubject {
+    /// The subject DN, as an RFC 4514 string.
+    Dn(String),
+    /// A DNS name among its subject alternative names.
+    SanDns(String),
+    /// A URI among them.
+    SanUri(String),
+}
+
+impl TlsSubject {
+    /// `tls_subject_dn`, `tls_san_dns`, `tls_san_uri`.
+    fn columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            Self::Dn(v) => (Some(v), None, None),
+            Self::SanDns(v) => (None, Some(v), None),
+            Self::SanUri(v) => (None, None, Some(v)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +76,7 @@ impl ClientAuth {
         match self {
             Self::Secret { .. } => "client_secret",
             Self::PrivateKeyJwt(_) => "private_key_jwt",
+            Self::TlsClientAuth(_) => "tls_client_auth",
         }
     }
 
@@ -62,6 +87,14 @@ impl ClientAuth {
             Self::Secret { hash } => (hash, None, None),
             Self::PrivateKeyJwt(ClientJwks::Inline(jwks)) => ("", Some(jwks), None),
             Self::PrivateKeyJwt(ClientJwks::Uri(uri)) => ("", None, Some(uri)),
+            Self::TlsClientAuth(_) => ("", None, None),
+        }
+    }
+
+    fn tls_columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            Self::TlsClientAuth(subject) => subject.columns(),
+            _ => (None, None, None),
         }
     }
 }
@@ -100,6 +133,26 @@ impl ClientRecord {
                 ClientAuth::PrivateKeyJwt(ClientJwks::Inline(jwks))
             }
             ("private_key_jwt", None, Some(uri)) => ClientAuth::PrivateKeyJwt(ClientJwks::Uri(uri)),
+            ("tls_client_auth", ..) => {
+                let text = |c: &str| r.try_get::<Option<String>, _>(c);
+                let subject = match (
+                    text("tls_subject_dn")?,
+                    text("tls_san_dns")?,
+                    text("tls_san_uri")?,
+                ) {
+                    (Some(dn), None, None) => TlsSubject::Dn(dn),
+                    (None, Some(dns), None) => TlsSubject::SanDns(dns),
+                    (None, None, Some(uri)) => TlsSubject::SanUri(uri),
+                    _ => {
+                        return Err(malformed(
+                            "clients",
+                            "tls_subject_dn",
+                            "needs exactly one of tls_subject_dn, tls_san_dns, tls_san_uri",
+                        ));
+                    }
+                };
+                ClientAuth::TlsClientAuth(subject)
+            }
             ("private_key_jwt", ..) => {
                 return Err(malformed(
                     "clients",
@@ -126,7 +179,7 @@ impl ClientRecord {
 
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, allowed_scopes, default_scopes, audience, \
                               enabled, auth_method, jwks, jwks_uri, require_dpop, \
-                              bind_certificate";
+                              bind_certificate, tls_subject_dn, tls_san_dns, tls_san_uri";
 
 impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -148,9 +201,10 @@ impl Store {
     pub async fn insert_client(&self, c: &ClientRecord, now: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
         let (hash, jwks, jwks_uri) = c.auth.columns();
+        let (tls_dn, tls_dns, tls_uri) = c.auth.tls_columns();
         sqlx::query(&format!(
             "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)"
         ))
         .bind(c.client_id.as_str())
         .bind(hash)
@@ -163,6 +217,9 @@ impl Store {
         .bind(jwks_uri)
         .bind(i64::from(c.require_dpop))
         .bind(i64::from(c.bind_certificate))
+        .bind(tls_dn)
+        .bind(tls_dns)
+        .bind(tls_uri)
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -306,7 +363,7 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
     let (hash, jwks, jwks_uri) = c.auth.columns();
     let insert = format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) VALUES ({}, {}, {}, {}, \
-         {}, {}, {}, {}, {}, {}, {}, {now}, {now})",
+         {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {now}, {now})",
         sql_literal(Some(c.client_id.as_str())),
         sql_literal(Some(hash)),
         sql_literal(Some(&c.allowed_scopes.to_string())),
@@ -318,6 +375,9 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
         sql_literal(jwks_uri),
         i64::from(c.require_dpop),
         i64::from(c.bind_certificate),
+        sql_literal(c.auth.tls_columns().0),
+        sql_literal(c.auth.tls_columns().1),
+        sql_literal(c.auth.tls_columns().2),
     );
     let policy = c
         .policy

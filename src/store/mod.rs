@@ -38,7 +38,7 @@ pub use api_keys::{ApiKeyRecord, ApiKeyRow};
 pub use audit::{AuditEvent, AuditRow};
 pub use client_admin::{ClientRow, ClientUpdate, client_enabled_sql, client_update_sql};
 pub use client_policies::{ClientPolicy, PolicyChange};
-pub use clients::{ClientAuth, ClientJwks, ClientRecord, client_insert_sql};
+pub use clients::{ClientAuth, ClientJwks, ClientRecord, TlsSubject, client_insert_sql};
 pub use customers::{
     CustomerKey, CustomerLogin, CustomerRecord, CustomerRow, CustomerUpdate, Profile,
 };

@@ -27,6 +27,9 @@ pub enum ClientCredentials {
     Secret(SecretCredentials),
     /// `private_key_jwt` (RFC 7523 §2.2).
     Assertion(ClientAssertion),
+    /// `client_id` alone: `tls_client_auth` (RFC 8705 §2), the proof being the connection's
+    /// client certificate; for any other client, no authentication at all.
+    Certificate(ClientId),
 }
 
 pub struct SecretCredentials {
@@ -49,6 +52,7 @@ impl ClientCredentials {
         match self {
             Self::Secret(s) => Some(&s.client_id),
             Self::Assertion(a) => a.client_id.as_ref(),
+            Self::Certificate(id) => Some(id),
         }
     }
 }
@@ -283,6 +287,10 @@ fn client_credentials(
                 secret: SecretString::from(secret),
                 method: AuthMethod::Post,
             })),
+            // RFC 8705 §2: the client_id names the client, its certificate proves it.
+            (Some(id), None) => Ok(ClientCredentials::Certificate(
+                ClientId::parse(&id).map_err(Error::invalid_request)?,
+            )),
             // No (complete) client authentication: §5.2 invalid_client.
             _ => Err(Error::InvalidClient),
         },
@@ -397,10 +405,16 @@ mod tests {
 
     #[test]
     fn missing_credentials_are_invalid_client() {
-        let body = b"grant_type=client_credentials&client_id=a";
+        let body = b"grant_type=client_credentials";
         assert!(matches!(
             parse(&req(None, "", body)),
             Err(Error::InvalidClient)
+        ));
+        // A client_id alone is tls_client_auth's request (RFC 8705 §2); the domain decides.
+        let body = b"grant_type=client_credentials&client_id=a";
+        assert!(matches!(
+            parse(&req(None, "", body)).map(|r| r.credentials),
+            Ok(ClientCredentials::Certificate(_))
         ));
     }
 

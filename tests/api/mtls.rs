@@ -16,7 +16,8 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use tollgate::app::Application;
 use tollgate::config::TlsSettings;
-use tollgate::domain::provisioning::NewClient;
+use tollgate::domain::provisioning::{NewClient, NewClientAuth};
+use tollgate::store::TlsSubject;
 
 use crate::backend_test;
 use crate::support::*;
@@ -69,9 +70,17 @@ impl Pki {
 
     /// A client certificate for `cn`, signed by this CA (or self-signed with `signed: false`).
     fn client(&self, cn: &str, signed: bool) -> ClientCert {
+        self.client_with(cn, None, signed)
+    }
+
+    /// As `client`, with an organisation in the subject too.
+    fn client_with(&self, cn: &str, org: Option<&str>, signed: bool) -> ClientCert {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec![format!("{cn}.partner.example")]).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
+        if let Some(o) = org {
+            params.distinguished_name.push(DnType::OrganizationName, o);
+        }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let cert = if signed {
             params.signed_by(&key, &self.ca, &self.ca_key).unwrap()
@@ -106,6 +115,31 @@ fn https_client(pki: &Pki, port: u16, cert: Option<&ClientCert>) -> reqwest::Cli
         b = b.identity(reqwest::Identity::from_pem(c.identity_pem.as_bytes()).unwrap());
     }
     b.build().unwrap()
+}
+
+/// A token through the proxy, once the new client is known to the server.
+async fn eventually_ok(
+    proxy: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+    header: &str,
+) -> Value {
+    let mut last = None;
+    for _ in 0..50 {
+        let res = proxy
+            .post(url)
+            .header("x-client-cert", header)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 {
+            return res.json().await.unwrap();
+        }
+        last = Some(res.text().await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no token: {last:?}");
 }
 
 fn binding_client(id: &str) -> NewClient {
@@ -257,10 +291,87 @@ backend_test! {
         assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
     }
 
+    async fn tls_client_auth_authenticates_by_the_certificates_subject_or_alt_name(backend) {
+        let db = TestDb::create(backend).await;
+        let pki = Pki::new();
+        let mut settings = test_settings(&db.url);
+        settings.tls = Some(pki.tls());
+        let app = Application::build(settings.clone()).await.expect("starts");
+        let port = app.port();
+        let store = app.authority().store.clone();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        let base = format!("https://localhost:{port}");
+        use tollgate::clock::Clock;
+        let now = tollgate::clock::SystemClock.now_secs();
+        for (id, subject) in [
+            ("by-dn", TlsSubject::Dn("O=Partner Inc, CN=agent-desk".into())),
+            ("by-dns", TlsSubject::SanDns("agent-desk.partner.example".into())),
+        ] {
+            let spec = NewClient { auth: NewClientAuth::TlsClientAuth(subject), ..new_client(id, "a introspect", None) };
+            tollgate::domain::provisioning::create_client(&store, spec, &settings.argon2, settings.default_audience(), now).await.unwrap();
+        }
+        let cert = pki.client_with("agent-desk", Some("Partner Inc"), true);
+        let http = https_client(&pki, port, Some(&cert));
+        let form = |id: &str| [("grant_type", "client_credentials"), ("client_id", id)].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        for id in ["by-dn", "by-dns"] {
+            let res = http.post(format!("{base}/access_token")).form(&form(id)).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{id}: {}", res.text().await.unwrap());
+            let body: Value = res.json().await.unwrap();
+            // RFC 8705 §3: a client that authenticated with its certificate gets bound tokens.
+            assert_eq!(claims(body["access_token"].as_str().unwrap())["cnf"]["x5t#S256"], x5t(&cert.der), "{id}");
+        }
+        // The same certificate authenticates at /introspect too.
+        let res = http.post(format!("{base}/introspect")).form(&[("client_id", "by-dn"), ("token", "x")]).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+
+        // A certificate of the same CA naming someone else, or none: 401 invalid_client.
+        let other = https_client(&pki, port, Some(&pki.client_with("other-desk", Some("Partner Inc"), true)));
+        let none = https_client(&pki, port, None);
+        for (who, client) in [("another subject", &other), ("no certificate", &none)] {
+            for id in ["by-dn", "by-dns"] {
+                let res = client.post(format!("{base}/access_token")).form(&form(id)).send().await.unwrap();
+                let (status, err) = error_of(res).await;
+                assert_eq!((status, err["error"].as_str()), (401, Some("invalid_client")), "{who}, {id}: {err}");
+            }
+        }
+        // A secret client cannot authenticate with a certificate; a certificate client has no secret.
+        let doc: Value = none.get(format!("{base}/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+        assert!(doc["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("tls_client_auth")), "{doc}");
+        let res = http.post(format!("{base}/access_token")).basic_auth("by-dn", Some("anything")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        assert_eq!(error_of(res).await.0, 401);
+        handle.stop(true).await;
+    }
+
+    async fn tls_client_auth_through_a_trusted_proxy_and_by_the_cli(backend) {
+        let app = TestApp::spawn_with(backend, |s| {
+            s.client_cert_header = Some("x-client-cert".into());
+            s.trusted_proxies = vec!["127.0.0.2".parse::<IpAddr>().unwrap()];
+        }).await;
+        let pki = Pki::new();
+        let out = tollgate_json(&app.db, &["client", "create", "--id", "cli-mtls", "--scope", "a", "--auth-method", "tls_client_auth", "--tls-subject", "CN=agent-desk"], None);
+        assert_eq!(out["token_endpoint_auth_method"], "tls_client_auth", "{out}");
+        assert!(out.get("client_secret").is_none());
+        let cert = pki.client("agent-desk", true);
+        let header = percent_encoding::utf8_percent_encode(&cert.pem, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let proxy = reqwest::Client::builder().local_address("127.0.0.2".parse::<IpAddr>().unwrap()).build().unwrap();
+        let form = [("grant_type", "client_credentials"), ("client_id", "cli-mtls")];
+        let res = eventually_ok(&proxy, &app.url("/access_token"), &form, &header).await;
+        assert_eq!(claims(res["access_token"].as_str().unwrap())["cnf"]["x5t#S256"], x5t(&cert.der));
+        // The same header sent around the proxy proves nothing.
+        let res = reqwest::Client::new().post(app.url("/access_token")).header("x-client-cert", &header).form(&form).send().await.unwrap();
+        let (status, err) = error_of(res).await;
+        assert_eq!((status, err["error"].as_str()), (401, Some("invalid_client")), "{err}");
+        // The CLI refuses a half-given method.
+        let refused = run_tollgate(&app.db, &["client", "create", "--id", "x", "--scope", "a", "--auth-method", "tls_client_auth"], None);
+        assert!(!refused.status.success());
+    }
+
     async fn without_a_way_for_certificates_to_arrive_the_metadata_says_so(backend) {
         let app = TestApp::spawn(backend).await;
         let doc = send_json(app.http.get(app.url("/.well-known/oauth-authorization-server"))).await;
         assert_eq!(doc["tls_client_certificate_bound_access_tokens"], false);
+        assert!(!doc["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("tls_client_auth")));
     }
 
     async fn bind_certificate_is_set_by_the_cli(backend) {

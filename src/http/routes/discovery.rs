@@ -21,6 +21,11 @@ const AUTH_METHODS: [&str; 3] = [
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state.authority.tokens.issuer();
     let algs: Vec<&str> = ASSERTION_ALGS.iter().map(|(name, _)| *name).collect();
+    // RFC 8705 §2.1: tls_client_auth where a client certificate can reach tollgate.
+    let mut methods = AUTH_METHODS.to_vec();
+    if state.certificate_bound_tokens {
+        methods.push("tls_client_auth");
+    }
     let dpop_algs: Vec<&str> = DPOP_ALGS.iter().map(|(name, _)| *name).collect();
     let mut doc = json!({
         "issuer": issuer,
@@ -30,13 +35,13 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         // endpoint, so it supports none.
         "response_types_supported": [],
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint": format!("{issuer}/revoke"),
-        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint": format!("{issuer}/introspect"),
-        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "service_documentation": format!("{issuer}/openapi.json"),
         // RFC 9449 §5.1: the algorithms a DPoP proof may use.

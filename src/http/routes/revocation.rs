@@ -11,6 +11,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Parsed;
 use crate::security::tokens::{AccessClaims, Confirmation};
+use crate::wire::client_cert::ClientCertificate;
 use crate::wire::token_request::{TokenOperation, TokenOperationForm};
 
 #[utoipa::path(
@@ -28,10 +29,12 @@ use crate::wire::token_request::{TokenOperation, TokenOperationForm};
 )]
 pub async fn revoke(
     Parsed(op): Parsed<TokenOperation>,
+    cert: ClientCertificate,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    revocation::revoke(&state.authority, op, &caller, state.clock.now_secs()).await?;
+    let now = state.clock.now_secs();
+    revocation::revoke(&state.authority, op, &cert, &caller, now).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -99,11 +102,12 @@ impl From<AccessClaims> for IntrospectionDetails {
 )]
 pub async fn introspect(
     Parsed(op): Parsed<TokenOperation>,
+    cert: ClientCertificate,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_secs();
-    let claims = revocation::introspect(&state.authority, op, &caller, now).await?;
+    let claims = revocation::introspect(&state.authority, op, &cert, &caller, now).await?;
     Ok(match claims {
         Some(c) => HttpResponse::Ok().json(Introspection {
             active: true,

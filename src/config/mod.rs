@@ -284,6 +284,14 @@ impl Settings {
                 "client_assertion_max_lifetime must be between 10 and 86400 seconds".into(),
             ));
         }
+        // Believed from nobody, the header would silently bind nothing: say so at start-up.
+        if self.client_cert_header.is_some() && self.trusted_proxies.is_empty() {
+            return Err(ConfigError::Invalid(
+                "TOLLGATE_CLIENT_CERT_HEADER needs TOLLGATE_TRUSTED_PROXIES: the header is \
+                 believed only on connections from those addresses"
+                    .into(),
+            ));
+        }
         if !(5..=3_600).contains(&self.dpop_proof_max_age) {
             return Err(ConfigError::Invalid(
                 "dpop_proof_max_age must be between 5 and 3600 seconds".into(),

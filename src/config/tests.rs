@@ -221,3 +221,26 @@ fn secrets_do_not_show_in_debug_output() {
     let printed = format!("{s:?}");
     assert!(!printed.contains("c2VjcmV0LWtleS1tYXRlcmlhbA"));
 }
+
+#[test]
+fn sender_constraint_settings_parse_and_are_checked() {
+    let s = Settings::from_env(&env(&[
+        ("TOLLGATE_DPOP_NONCE", "required"),
+        ("TOLLGATE_DPOP_PROOF_MAX_AGE", "120"),
+        ("TOLLGATE_CLIENT_CERT_HEADER", "X-Client-Cert"),
+        ("TOLLGATE_TRUSTED_PROXIES", "10.0.0.5, ::1"),
+    ]))
+    .unwrap();
+    assert_eq!(s.dpop_nonce, crate::domain::dpop::NonceMode::Required);
+    assert_eq!(s.dpop_proof_max_age, 120);
+    assert_eq!(s.client_cert_header.as_deref(), Some("x-client-cert"));
+    assert_eq!(s.trusted_proxies.len(), 2);
+    for bad in [
+        vec![("TOLLGATE_DPOP_NONCE", "sometimes")],
+        vec![("TOLLGATE_DPOP_PROOF_MAX_AGE", "0")],
+        vec![("TOLLGATE_TRUSTED_PROXIES", "proxy.internal")],
+        vec![("TOLLGATE_CLIENT_CERT_HEADER", "X-Client-Cert")],
+    ] {
+        assert!(Settings::from_env(&env(&bad)).is_err(), "{bad:?}");
+    }
+}

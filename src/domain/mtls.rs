@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::domain::Authority;
 use crate::domain::Error;
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::limits::Keys;
 use crate::metrics::AuthFailure;
 use crate::security::tokens::Confirmation;
 use crate::security::x509;
@@ -61,6 +62,20 @@ pub async fn authenticate(
         Ok(presented) => presented,
         Err(why) => return Err(Error::invalid_request(*why)),
     };
+    // The failure limits of secrets apply: a stream of `client_id`s without a certificate
+    // naming them costs lookups and audit rows, and is cut off the same way.
+    let now_secs = now_millis.div_euclid(1000);
+    let attempt = auth
+        .limits
+        .begin(
+            Keys::client(id.as_str(), caller.source.as_deref()),
+            now_secs,
+        )
+        .await
+        .map_err(|retry| {
+            auth.metrics.auth_failure(AuthFailure::RateLimited);
+            Error::TooManyRequests(retry)
+        })?;
     let client = auth
         .client_keys
         .client(&auth.store, &auth.freshness, id.as_str())
@@ -68,6 +83,7 @@ pub async fn authenticate(
     let why = match (&client, presented) {
         (None, _) => "unknown client",
         (Some(c), Some(der)) => match &c.record.auth {
+            // A success gives the attempt's slot back (dropping it).
             ClientAuth::TlsClientAuth(subject) if names(subject, der) => {
                 return Ok(c.record.clone());
             }
@@ -76,6 +92,7 @@ pub async fn authenticate(
         },
         (Some(_), None) => "no client authentication (no client certificate presented)",
     };
+    attempt.failed();
     tracing::info!(
         reason = why,
         client_id = id.as_str(),

@@ -362,6 +362,13 @@ backend_test! {
         let res = reqwest::Client::new().post(app.url("/access_token")).header("x-client-cert", &header).form(&form).send().await.unwrap();
         let (status, err) = error_of(res).await;
         assert_eq!((status, err["error"].as_str()), (401, Some("invalid_client")), "{err}");
+        // The failure limits of secrets apply (10 per client and address a minute).
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            let res = reqwest::Client::new().post(app.url("/access_token")).form(&form).send().await.unwrap();
+            statuses.push(error_of(res).await.0);
+        }
+        assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
         // The CLI refuses a half-given method.
         let refused = run_tollgate(&app.db, &["client", "create", "--id", "x", "--scope", "a", "--auth-method", "tls_client_auth"], None);
         assert!(!refused.status.success());

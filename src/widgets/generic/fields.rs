@@ -93,8 +93,10 @@ const PERSONAL_FIELDS: [&str; 4] = ["age", "gender", "language", "company"];
 /// attributes of documented Customer Info names; `personal` the name (split at the last
 /// space), the contacts (email, E.164 phone) and the stored attributes of documented Personal
 /// Info names, and is left out when there is nothing to say.
-/// https://developers.liveperson.com/engagement-attributes-types-of-engagement-attributes.html
-/// and the JWT example of https://developers.liveperson.com/mobile-sdk-and-web-authentication-detailed-api.html
+/// The field names are those of https://developers.liveperson.com/engagement-attributes-types-of-engagement-attributes.html;
+/// the claim's shape is LivePerson's example JWT for authenticated customer info (its guide
+/// "Authenticated Interactions with oAuth 2.0"): `lp_sdes: [{type: "ctmrinfo", info: {…}},
+/// {type: "personal", personal: {firstname, lastname, contacts: [{email, phone}], …}}]`.
 fn liveperson_sdes(id: &str, profile: Option<&Profile>) -> Value {
     let attribute = |key: &str| profile.and_then(|p| p.attributes.get(key)).cloned();
     let mut info = Map::new();

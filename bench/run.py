@@ -65,12 +65,29 @@ def http(method, url, data=None, headers=None):
         return json.loads(res.read() or b"null")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler(threading.Thread):
-    """Samples the server's resident set every 20 ms and keeps the maximum."""
+    """Samples the server's resident set every 20 ms and keeps the maximum; `finish` also gives
+    the server's CPU time per request answered over the run (it carries across machines better
+    than requests/s)."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.pid, self.peak_kib, self.stop = pid, 0, threading.Event()
+        self.cpu0 = cpu_seconds(pid)
+
+    def finish(self, r):
+        self.stop.set()
+        self.join()
+        answered = sum(r["codes"].values()) or 1
+        r["rss_kib"] = self.peak_kib
+        r["cpu_us"] = (cpu_seconds(self.pid) - self.cpu0) / answered * 1e6
 
     def run(self):
         while not self.stop.is_set():
@@ -210,9 +227,7 @@ def redis_quota_row(oha, backend, args):
             sampler = RssSampler(srv.proc.pid)
             sampler.start()
             r = oha_run(oha, args.seconds, args.connections, *target)
-            sampler.stop.set()
-            sampler.join()
-            r["rss_kib"] = sampler.peak_kib
+            sampler.finish(r)
             runs.append(r)
             time.sleep(2)
             print(f"  {backend:8} {'/access_token (Basic, quota in Redis)':34} {r['rps']:9.0f} req/s  "
@@ -246,13 +261,11 @@ def bare_handler(oha, args):
             sampler = RssSampler(proc.pid)
             sampler.start()
             r = oha_run(oha, args.seconds, args.connections, *target)
-            sampler.stop.set()
-            sampler.join()
-            r["rss_kib"] = sampler.peak_kib
+            sampler.finish(r)
             runs.append(r)
             time.sleep(2)
             print(f"  bare     /access_token (Basic)              {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
-                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
         return median_of(runs)
     finally:
         proc.terminate()
@@ -321,14 +334,12 @@ def ops(backend, oha, args):
             r = oha_run(oha, args.seconds, args.connections, *target, wait=True)
             stop.set()
             scraper.join()
-            sampler.stop.set()
-            sampler.join()
-            r["rss_kib"] = sampler.peak_kib
+            sampler.finish(r)
             ok += r["codes"].get(200, 0)
             runs.append(r)
             time.sleep(2)
             print(f"  {backend:8} /access_token (Basic), /metrics 1/s  {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
-                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as res:
             text = res.read().decode()
         counter = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
@@ -376,16 +387,14 @@ def assertion_rows(backend, args, redis=False):
                 sampler = RssSampler(srv.proc.pid)
                 sampler.start()
                 out = json.loads(sh([load, *argv]).stdout)
-                sampler.stop.set()
-                sampler.join()
                 codes = {int(k): v for k, v in out["statuses"].items()}
                 r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
-                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes,
-                     "rss_kib": sampler.peak_kib}
+                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes}
+                sampler.finish(r)
                 runs[mode].append(r)
                 time.sleep(2)
                 print(f"  {label:16} {mode:9} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}  "
-                      f"rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+                      f"rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
         return [(label, "/access_token (Basic), assertion_load", median_of(runs["basic"])),
                 (label, "/access_token (private_key_jwt, ES256)", median_of(runs["assertion"]))]
     finally:
@@ -450,6 +459,7 @@ def median_of(runs):
         "p99_ms": statistics.median(r["p99_ms"] for r in runs),
         "errors": statistics.median(r["errors"] for r in runs),
         "rss_mib": max(r["rss_kib"] for r in runs) / 1024,
+        "cpu_us": statistics.median(r.get("cpu_us", 0) for r in runs),
         "codes": runs[len(runs) // 2]["codes"],
     }
 
@@ -555,13 +565,11 @@ def main():
                         r["flood_rps"] = flood_result.get("rps", 0)
                     else:
                         r = oha_run(oha, args.seconds, args.connections, *s)
-                    sampler.stop.set()
-                    sampler.join()
-                    r["rss_kib"] = sampler.peak_kib
+                    sampler.finish(r)
                     runs.append(r)
                     time.sleep(2)  # let requests of the last run that were still queued drain
                     print(f"  {backend:8} {name:34} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
-                          f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+                          f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
                 m = median_of(runs)
                 if s is None:
                     m["flood_rps"] = statistics.median(r["flood_rps"] for r in runs)
@@ -583,11 +591,11 @@ def main():
         print(f"oha (the assertion rows: examples/assertion_load), {args.connections} connections, "
               f"{args.seconds} s runs, median of {args.runs}; load generator on the same {cores}-core machine")
         print()
-        print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB |")
-        print("|---|---|---:|---:|---:|---:|---:|")
+        print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB | server CPU µs/req |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
     for backend, name, m in rows:
         print(f"| {backend} | {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-              f"{m['errors']:.0f} | {m['rss_mib']:.1f} |")
+              f"{m['errors']:.0f} | {m['rss_mib']:.1f} | {m['cpu_us']:.1f} |")
     print()
     print(f"argon2id m={argon['memory_kib']} KiB t={argon['iterations']} p={argon['parallelism']}: "
           f"{ms:.1f} ms per hash on this machine")
@@ -606,8 +614,10 @@ def main():
     bare_rows = [m for b, n, m in rows if b == "bare"]
     for backend, name, m in rows:
         if backend != "bare" and bare_rows and name != "/customer_authenticate":
-            print(f"{backend}: {name} = {m['rps'] / bare_rows[0]['rps']:.2f} of the bare handler's rate, "
-                  f"p99 {m['p99_ms'] / bare_rows[0]['p99_ms']:.2f}x")
+            b = bare_rows[0]
+            print(f"{backend}: {name} = {m['rps'] / b['rps']:.2f} of the bare handler's rate, "
+                  f"p99 {m['p99_ms'] / b['p99_ms']:.2f}x, server CPU per request {m['cpu_us']:.1f} µs "
+                  f"({m['cpu_us'] / b['cpu_us']:.2f}x the bare handler's {b['cpu_us']:.1f})")
     if sprays:
         print()
         print(f"Spray: {args.spray_seconds} s, {args.connections} connections of wrong secrets for a new random "

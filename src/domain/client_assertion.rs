@@ -4,13 +4,16 @@
 //!
 //! Every refusal is the same `invalid_client` (the reason goes to the log and the audit trail,
 //! never to the caller) and costs no argon2 run: the cheap checks come first, then one cached
-//! key lookup and the signature, then the replay store.
+//! key lookup and the signature (a dummy one for an unknown client), then the replay store.
+//! Refusals count as failed client authentications in the abuse limiter, as wrong secrets do.
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::client_keys::KeySource;
+use crate::domain::limits::Keys;
 use crate::domain::{Authority, Error};
 use crate::metrics::AuthFailure;
 use crate::security::client_assertion::{Assertion, Refusal};
+use crate::security::client_keys::{ClientKeySet, dummy_keys};
 use crate::store::ClientRecord;
 use crate::types::ClientId;
 use crate::wire::token_request::ClientAssertion;
@@ -73,6 +76,10 @@ impl From<Error> for Failure {
     }
 }
 
+/// The client an assertion proves, or `invalid_client`. Counted by the abuse limiter exactly
+/// like a secret (`client_auth`): the attempt takes a slot of the (client, address) and address
+/// counters before the signature check, a refusal keeps it as a failure and a success gives it
+/// back, so a partner spraying bad assertions is refused with 429 as one spraying bad secrets is.
 pub async fn authenticate(
     auth: &Authority,
     presented: &ClientAssertion,
@@ -81,11 +88,39 @@ pub async fn authenticate(
     now_millis: i64,
 ) -> Result<ClientRecord, Error> {
     let now = now_millis.div_euclid(1000);
-    let mut named: Option<ClientId> = None;
-    match check(auth, presented, endpoint, now, &mut named).await {
+    let parsed = Assertion::parse(&presented.jwt);
+    // RFC 7523 §3 items 1-2: for client authentication, sub is the client id.
+    let named: Option<ClientId> = parsed
+        .as_ref()
+        .ok()
+        .and_then(|a| a.claims.sub.as_deref())
+        .and_then(|sub| ClientId::parse(sub).ok());
+    // An assertion that names no client counts against the client_id sent beside it, or none.
+    let counted = named.as_ref().or(presented.client_id.as_ref());
+    let attempt = auth
+        .limits
+        .begin(
+            Keys::client(
+                counted.map_or("", ClientId::as_str),
+                caller.source.as_deref(),
+            ),
+            now,
+        )
+        .await
+        .map_err(|retry| {
+            auth.metrics.auth_failure(AuthFailure::RateLimited);
+            Error::TooManyRequests(retry)
+        })?;
+    let outcome = match parsed {
+        Ok(assertion) => check(auth, &assertion, presented, endpoint, now).await,
+        Err(why) => Err(Failure::Refused(why)),
+    };
+    match outcome {
+        // A success (and a fault of ours) gives the limiter's slot back when `attempt` drops.
         Ok(client) => Ok(client),
         Err(Failure::Fault(e)) => Err(e),
         Err(Failure::Refused(why)) => {
+            attempt.failed();
             tracing::info!(
                 reason = why,
                 client_id = named.as_ref().map(ClientId::as_str),
@@ -105,17 +140,15 @@ pub async fn authenticate(
 
 async fn check(
     auth: &Authority,
+    assertion: &Assertion<'_>,
     presented: &ClientAssertion,
     endpoint: Endpoint,
     now: i64,
-    named: &mut Option<ClientId>,
 ) -> Result<ClientRecord, Failure> {
-    let assertion = Assertion::parse(&presented.jwt)?;
     let claims = &assertion.claims;
     // RFC 7523 §3 items 1-2: for client authentication, iss and sub are both the client id.
     let sub = claims.sub.as_deref().ok_or("the assertion has no sub")?;
     let id = ClientId::parse(sub).map_err(|_| "the assertion's sub is not a client id")?;
-    *named = Some(id.clone());
     if claims.iss.as_deref() != Some(sub) {
         return Err("the assertion's iss is not its sub".into());
     }
@@ -130,31 +163,48 @@ async fn check(
         .filter(|j| !j.is_empty())
         .ok_or("the assertion has no jti")?;
 
-    let client = auth
+    // Every signature check is counted: the work of a refusal is the same whether the client
+    // exists or not.
+    let signed_by = |keys: &ClientKeySet| {
+        let (ok, tried) = assertion.signed_by(keys);
+        auth.client_keys.verified(tried);
+        ok
+    };
+    // An unknown client, or one without keys, costs the verification a bad signature costs
+    // (the house rule for secrets, where a dummy argon2 hash plays this part).
+    let dummy = || {
+        if let Some(keys) = dummy_keys() {
+            signed_by(keys);
+        }
+    };
+    let Some(client) = auth
         .client_keys
         .client(&auth.store, &auth.freshness, id.as_str())
         .await?
-        .ok_or("unknown client")?;
+    else {
+        dummy();
+        return Err("unknown client".into());
+    };
     let verified = match &client.keys {
         KeySource::None => {
+            dummy();
             return Err("the client does not authenticate with private_key_jwt".into());
         }
-        KeySource::Registered(keys) => assertion.signed_by(keys),
+        KeySource::Registered(keys) => signed_by(keys),
         KeySource::Published(uri) => {
             let keys = &auth.client_keys;
-            let unknown_kid = |k: &crate::security::client_keys::ClientKeySet| {
-                assertion.kid.as_deref().is_some_and(|kid| !k.has_kid(kid))
-            };
+            let unknown_kid =
+                |k: &ClientKeySet| assertion.kid.as_deref().is_some_and(|kid| !k.has_kid(kid));
             let held = keys.published(uri, false, now).await;
             if held
                 .as_deref()
-                .is_some_and(|k| !unknown_kid(k) && assertion.signed_by(k))
+                .is_some_and(|k| !unknown_kid(k) && signed_by(k))
             {
                 true
             } else {
                 // The client may have rotated: fetch again (at most once a minute).
                 let again = keys.published(uri, true, now).await;
-                again.as_deref().is_some_and(|k| assertion.signed_by(k))
+                again.as_deref().is_some_and(signed_by)
             }
         }
     };

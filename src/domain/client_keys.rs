@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -55,9 +56,22 @@ pub struct ClientKeys {
     /// One fetch at a time per instance: concurrent assertions of a rotating client wait for
     /// the first fetch rather than each starting one.
     fetching: tokio::sync::Mutex<()>,
+    /// Assertion signature verifications performed, dummy ones included: the work refusals
+    /// cost, which tests compare.
+    verifications: AtomicU64,
 }
 
 impl ClientKeys {
+    /// Counts `n` signature verifications.
+    pub fn verified(&self, n: u64) {
+        self.verifications.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Assertion signature verifications since start.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     fn http(&self) -> Result<&reqwest::Client, String> {
         if let Some(client) = self.http.get() {
             return Ok(client);

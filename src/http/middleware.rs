@@ -58,6 +58,18 @@ pub fn json_errors<B: MessageBody + 'static>(
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }
 
+/// A request id unique to this process and, through a random prefix, across instances: 32
+/// hex digits like a UUID's. Request ids correlate log lines and audit rows; they need not be
+/// unpredictable, so a counter spares every request a random-number syscall (issue 15).
+fn next_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    format!("{prefix:016x}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Request id (taken from `X-Request-Id` when it is sane, else generated), a tracing span for
 /// the request, and one log line: method, path, status, latency. Never headers or bodies.
 pub async fn request_log(
@@ -74,7 +86,7 @@ pub async fn request_log(
                 && v.len() <= 64
                 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+        .map_or_else(next_request_id, str::to_owned);
     actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.path().to_owned();

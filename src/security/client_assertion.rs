@@ -93,10 +93,15 @@ impl<'a> Assertion<'a> {
         })
     }
 
-    /// Whether one of `keys` that fits this assertion's algorithm (and `kid`) signed it.
-    pub fn signed_by(&self, keys: &ClientKeySet) -> bool {
-        keys.candidates(self.alg, self.kid.as_deref())
-            .any(|key| key.verifies(self.alg, self.signing_input.as_bytes(), self.signature))
+    /// Whether one of `keys` that fits this assertion's algorithm (and `kid`) signed it, and
+    /// how many signature verifications that took (the work an answer cost).
+    pub fn signed_by(&self, keys: &ClientKeySet) -> (bool, u64) {
+        let mut tried = 0;
+        let ok = keys.candidates(self.alg, self.kid.as_deref()).any(|key| {
+            tried += 1;
+            key.verifies(self.alg, self.signing_input.as_bytes(), self.signature)
+        });
+        (ok, tried)
     }
 }
 

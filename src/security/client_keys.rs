@@ -5,6 +5,7 @@
 //! whoever wrote it has put a secret where a public document belongs.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,6 +30,29 @@ const MIN_RSA_BYTES: usize = 256;
 /// Members that only a private (or symmetric) JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC
 /// 8037 §2).
 pub const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Public keys of no client, one per accepted algorithm (the RSA one serves RS256 and PS256),
+/// their private halves discarded when they were made. An assertion naming an unknown client,
+/// or a client without keys, is checked against the one of its algorithm and the answer thrown
+/// away: it costs the signature verification a known client's bad signature costs, so the time
+/// of a refusal does not tell which client ids exist.
+const DUMMY_JWKS: &str = r#"{"keys": [
+  {"kty": "EC", "crv": "P-256", "x": "jZ9Ktx0rSwdoLj-JwejOpAIcNxF1n62-vOn0CR0uLDw",
+   "y": "PmJ7M1mOJUohj0pprH0Q3YttpxEUNZ7qwZ_B2rYnkww"},
+  {"kty": "EC", "crv": "P-384",
+   "x": "9MN6nzllbxWjMuxPCPkVxeW_55DEE-_udBmItacDdevwTtOJpZoGCvrHh2j53WRS",
+   "y": "iXkdOorBkV1R1ji93YI1psxszIykHM6HWSdfO5Myyl6Meks2nIdW2LEAyeUlajVY"},
+  {"kty": "RSA", "e": "AQAB", "n": "03csQQcNXquPWdFwjXCVy3mbS4vSVY1hAWxfyYPrMUJbYhk_c9XIVbphQa-9I8hkJcMKgs785KH3Ta4Do_RKt138C8f_5hBCIXTecwEh8lVEMIIhtOCdj2nNS7CUhAxAwABFUP3JuA3lgtWTHA2kT_h3iyV3rk0YoEEDL2Eut9Uwc3SO1Vn6kIV5ifjdUuaz0IwKNYmlZTOGnhd5Aham25nXrog-DLqnCw6E7bvXRsJFXyk329JhSGAuYQQm6kRdUhGTn9D_7iBTkv7j_hXxQj5Bsz3jbgsfztI7wmHshvafEn6-6qHey0t0AVMJ-KK-0DsPM2aE-lBYcfQXgcnYAw"},
+  {"kty": "OKP", "crv": "Ed25519", "x": "pqOPvOzKs3dVilOKTV162Jib9lFikV0G-b5TARkIWcM"}
+]}"#;
+
+static DUMMY: LazyLock<Option<ClientKeySet>> =
+    LazyLock::new(|| ClientKeySet::parse(DUMMY_JWKS).ok());
+
+/// The keys an assertion of no known client is checked against (see `DUMMY_JWKS`).
+pub fn dummy_keys() -> Option<&'static ClientKeySet> {
+    DUMMY.as_ref()
+}
 
 /// One verification key of a client.
 pub struct ClientKey {
@@ -286,6 +310,15 @@ mod tests {
         assert_eq!(ok.candidates(Algorithm::ES256, Some("b")).count(), 1);
         assert_eq!(ok.candidates(Algorithm::ES256, None).count(), 2);
         assert_eq!(ok.candidates(Algorithm::RS256, None).count(), 0);
+    }
+
+    #[test]
+    fn the_dummy_keys_offer_one_key_per_accepted_algorithm() {
+        let dummy = dummy_keys().unwrap();
+        for (name, alg) in ASSERTION_ALGS {
+            assert_eq!(dummy.candidates(alg, None).count(), 1, "{name}");
+            assert_eq!(dummy.candidates(alg, Some("any-kid")).count(), 1, "{name}");
+        }
     }
 
     #[test]

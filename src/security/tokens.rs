@@ -201,7 +201,7 @@ impl TokenService {
             aud: audience.unwrap_or_else(|| Audience::One(self.default_audience.clone())),
             iat,
             exp: iat + ttl_i64(ttl),
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::types::random_uuid()?.to_string(),
             scope: scope.to_string(),
             nbf: None,
             cnf,
@@ -263,7 +263,7 @@ impl TokenService {
             aud: aud.to_owned(),
             iat,
             exp: iat + ttl_i64(ttl),
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::types::random_uuid()?.to_string(),
             nbf: None,
         };
         let keys = self.keys();

@@ -56,23 +56,36 @@ impl Store {
         retiring: &[String],
         retires_at: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
-        let inserted = insert(k, None)
-            .execute(&mut *tx)
+        self.insert_and_retire(insert(k, None), "signing_keys", retiring, retires_at)
             .await
-            .map_err(|e| self.note(e))?;
+    }
+
+    /// The one rotation of a key table (`signing_keys`, `widget_keys`): runs `insert` (an
+    /// `INSERT … ON CONFLICT DO NOTHING` of the new key) and schedules the retirement of the
+    /// keys it replaces, in one transaction. `false`, and nothing retired, when the insert
+    /// changed nothing: a concurrent rotation of the same key won (unique `rotated_from`).
+    pub(super) async fn insert_and_retire<'q>(
+        &self,
+        insert: KeyInsert<'q>,
+        table: &'static str,
+        retiring: &[String],
+        retires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
+        let inserted = insert.execute(&mut *tx).await.map_err(|e| self.note(e))?;
         if inserted.rows_affected() == 0 {
             return Ok(false);
         }
+        // `table` is one of the two names above, never input.
+        let retire =
+            format!("UPDATE {table} SET retires_at = $2 WHERE kid = $1 AND retires_at IS NULL");
         for kid in retiring {
-            sqlx::query(
-                "UPDATE signing_keys SET retires_at = $2 WHERE kid = $1 AND retires_at IS NULL",
-            )
-            .bind(kid)
-            .bind(retires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.note(e))?;
+            sqlx::query(&retire)
+                .bind(kid)
+                .bind(retires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.note(e))?;
         }
         tx.commit().await.map_err(|e| self.note(e))?;
         Ok(true)
@@ -90,12 +103,12 @@ impl Store {
     }
 }
 
+/// An INSERT of a key row, bound and ready to run.
+pub(super) type KeyInsert<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// The one INSERT of a key: `first_of_alg` set only for the first key of an algorithm (its
 /// unique index lets one of several instances starting together win).
-fn insert<'q>(
-    k: &'q StoredKey,
-    first_of_alg: Option<&'q str>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn insert<'q>(k: &'q StoredKey, first_of_alg: Option<&'q str>) -> KeyInsert<'q> {
     sqlx::query(
         "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, first_of_alg, \
          created_at, activates_at, rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \

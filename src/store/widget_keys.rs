@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use super::keys::KeyInsert;
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -67,33 +68,12 @@ impl Store {
         retiring: &[String],
         retires_at: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
-        let inserted = insert(k, None)
-            .execute(&mut *tx)
+        self.insert_and_retire(insert(k, None), "widget_keys", retiring, retires_at)
             .await
-            .map_err(|e| self.note(e))?;
-        if inserted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for kid in retiring {
-            sqlx::query(
-                "UPDATE widget_keys SET retires_at = $2 WHERE kid = $1 AND retires_at IS NULL",
-            )
-            .bind(kid)
-            .bind(retires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.note(e))?;
-        }
-        tx.commit().await.map_err(|e| self.note(e))?;
-        Ok(true)
     }
 }
 
-fn insert<'q>(
-    k: &'q StoredWidgetKey,
-    first_of: Option<&'q str>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn insert<'q>(k: &'q StoredWidgetKey, first_of: Option<&'q str>) -> KeyInsert<'q> {
     sqlx::query(
         "INSERT INTO widget_keys (kid, profile, alg, sealed_private, public_jwk, certificate, \
          first_of, created_at, rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

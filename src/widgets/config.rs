@@ -122,9 +122,15 @@ pub struct GenericConfig {
     #[serde(default)]
     pub formatted_claims: BTreeMap<String, String>,
     /// Claim name (dotted for nesting) -> customer field: `id`, `name`, `first_name`,
-    /// `last_name`, `email`, `phone`, or `attributes.<key>` (the customer's stored attributes).
+    /// `last_name`, `email`, `phone`, `attributes.<key>` (the customer's stored attributes), or
+    /// `liveperson_sdes` (LivePerson's engagement attributes built from all of these).
     #[serde(default)]
     pub customer_claims: BTreeMap<String, String>,
+    /// Claim of `customer_claims` -> the value it takes when the customer has none (otherwise
+    /// the claim is left out): Zendesk's `email_verified`, from the customer's attribute or else
+    /// the profile's setting.
+    #[serde(default)]
+    pub customer_claim_defaults: Map<String, Value>,
     /// Claim name -> `issued` (now) or `expires` (now + ttl); default `{iat = "issued", exp =
     /// "expires"}`. Some claim must expire.
     pub time_claims: Option<BTreeMap<String, String>>,

@@ -12,6 +12,8 @@ pub mod cors;
 pub mod dg;
 pub mod generic;
 pub mod presets;
+mod profile;
+mod signing;
 pub mod sprinklr;
 pub mod visitor;
 
@@ -19,68 +21,17 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::{Algorithm, EncodingKey};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::domain::{Authority, Error};
 use crate::security::keys::{self, Alg, MasterKey, WidgetKeys};
 use crate::security::tokens::Issued;
-use config::{KindConfig, WidgetProfileConfig};
+use config::WidgetProfileConfig;
 pub use cors::CorsPolicy;
+pub use profile::{DEFAULT_TTL_SECS, MAX_TTL_SECS, TokenKind, WidgetKind, WidgetProfile};
+use signing::{e164, hmac_alg, hmac_key, named_secret, sign_hs};
 pub use visitor::{Credentials, Visitor};
-
-/// The kinds of chat-widget token tollgate can issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WidgetKind {
-    Ccai,
-    Dg,
-    Axp,
-    /// A template, or a vendor preset built on one.
-    Generic,
-    Sprinklr,
-}
-
-/// Default token lifetime when a profile sets none (the vendors' documented default).
-pub const DEFAULT_TTL_SECS: u64 = 3600;
-pub const MAX_TTL_SECS: u64 = 24 * 3600;
-
-pub struct WidgetProfile {
-    pub name: String,
-    pub cors: CorsPolicy,
-    pub token: TokenKind,
-    /// Token lifetime, seconds.
-    pub ttl: i64,
-}
-
-pub enum TokenKind {
-    Ccai(ccai::Ccai),
-    Dg(dg::Dg),
-    Axp(Box<axp::Axp>),
-    Generic(generic::Generic),
-    Sprinklr(Box<sprinklr::Sprinklr>),
-}
-
-impl TokenKind {
-    pub fn kind(&self) -> WidgetKind {
-        match self {
-            Self::Ccai(_) => WidgetKind::Ccai,
-            Self::Dg(_) => WidgetKind::Dg,
-            Self::Axp(_) => WidgetKind::Axp,
-            Self::Generic(_) => WidgetKind::Generic,
-            Self::Sprinklr(_) => WidgetKind::Sprinklr,
-        }
-    }
-
-    fn allows_anonymous(&self) -> bool {
-        match self {
-            // DG's widget has an unauthenticated mode of its own: no token for anonymous users.
-            Self::Dg(_) | Self::Sprinklr(_) => false,
-            Self::Generic(g) => g.allows_anonymous(),
-            Self::Ccai(_) | Self::Axp(_) => true,
-        }
-    }
-}
 
 /// Every profile, in file order (the first of a kind also serves the vendor's sample path).
 #[derive(Default)]
@@ -222,79 +173,6 @@ impl Widgets {
     }
 }
 
-impl WidgetProfile {
-    fn from_config(
-        c: &WidgetProfileConfig,
-        secrets: &HashMap<String, SecretString>,
-    ) -> Result<Self, String> {
-        // The name is a path segment: keep it to characters that need no escaping.
-        let url_safe = !c.name.is_empty()
-            && c.name.len() <= 64
-            && c.name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            && c.name != "."
-            && c.name != "..";
-        if !url_safe {
-            return Err("name must be 1 to 64 characters among A-Z a-z 0-9 - _ .".into());
-        }
-        let ttl = i64::try_from(c.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS)).unwrap_or(i64::MAX / 4);
-        let preset = match &c.kind {
-            KindConfig::Zendesk(k) => Some(presets::zendesk(k)?),
-            KindConfig::Intercom(k) => Some(presets::intercom(k)?),
-            KindConfig::Salesforce(k) => Some(presets::salesforce(k)?),
-            KindConfig::Liveperson(k) => Some(presets::liveperson(k)?),
-            KindConfig::Twilio(k) => Some(presets::twilio(k)?),
-            KindConfig::Zoom(k) => Some(presets::zoom(k)?),
-            _ => None,
-        };
-        // The vendor's own limit first: its message is the more useful one.
-        if let Some(max) = preset
-            .as_ref()
-            .and_then(|p| p.max_ttl)
-            .filter(|m| c.ttl_seconds.is_some_and(|t| t > *m))
-        {
-            return Err(format!(
-                "ttl_seconds: this vendor accepts tokens of at most {max} seconds"
-            ));
-        }
-        // A widget token is a bearer credential handed to a browser: keep it short-lived.
-        if c.ttl_seconds
-            .is_some_and(|t| !(1..=MAX_TTL_SECS).contains(&t))
-        {
-            return Err(format!("ttl_seconds must be between 1 and {MAX_TTL_SECS}"));
-        }
-        let token = match (&c.kind, preset) {
-            (_, Some(preset)) => TokenKind::Generic(generic::Generic::from_config(
-                &c.name,
-                &preset.template,
-                ttl,
-                secrets,
-            )?),
-            (KindConfig::Ccai(k), None) => {
-                TokenKind::Ccai(ccai::Ccai::from_config(k, ttl, secrets)?)
-            }
-            (KindConfig::Dg(k), None) => TokenKind::Dg(dg::Dg::from_config(k, ttl, secrets)?),
-            (KindConfig::Axp(k), None) => {
-                TokenKind::Axp(Box::new(axp::Axp::from_config(k, secrets)?))
-            }
-            (KindConfig::Generic(k), None) => {
-                TokenKind::Generic(generic::Generic::from_config(&c.name, k, ttl, secrets)?)
-            }
-            (KindConfig::Sprinklr(k), None) => {
-                TokenKind::Sprinklr(Box::new(sprinklr::Sprinklr::from_config(k, secrets)?))
-            }
-            (_, None) => return Err("a preset without its template".into()),
-        };
-        Ok(Self {
-            name: c.name.clone(),
-            cors: CorsPolicy::from_config(&c.allowed_origins, c.allow_credentials)?,
-            token,
-            ttl,
-        })
-    }
-}
-
 /// What the handler extracted from the request.
 pub struct WidgetRequest<'a> {
     pub credentials: Credentials<'a>,
@@ -337,67 +215,6 @@ pub async fn issue(
     })
 }
 
-// --- helpers shared by the kinds ------------------------------------------------------------
-
-/// The HMAC key named by `secret_env`, parsed once.
-fn hmac_key(
-    env_name: &str,
-    what: &str,
-    secrets: &HashMap<String, SecretString>,
-) -> Result<EncodingKey, String> {
-    let value = named_secret(env_name, what, secrets)?;
-    if value.expose_secret().len() < 16 {
-        return Err(format!("{what} is shorter than 16 bytes"));
-    }
-    Ok(EncodingKey::from_secret(value.expose_secret().as_bytes()))
-}
-
-/// The secret an `*_env` key names. The message names the variable, never its value.
-fn named_secret<'s>(
-    name: &str,
-    what: &str,
-    secrets: &'s HashMap<String, SecretString>,
-) -> Result<&'s SecretString, String> {
-    secrets
-        .get(name)
-        .filter(|s| !s.expose_secret().is_empty())
-        .ok_or_else(|| format!("the environment variable {name} ({what}) is not set"))
-}
-
-fn hmac_alg(raw: Option<&str>, allowed: &[Algorithm]) -> Result<Algorithm, String> {
-    let alg = match raw.unwrap_or("HS256") {
-        "HS256" => Algorithm::HS256,
-        "HS384" => Algorithm::HS384,
-        "HS512" => Algorithm::HS512,
-        other => return Err(format!("unsupported alg {other:?}")),
-    };
-    if allowed.contains(&alg) {
-        Ok(alg)
-    } else {
-        Err(format!("alg {alg:?} is not available for this kind"))
-    }
-}
-
-/// E.164: `+` then 2 to 15 digits, the first not 0. Anything else is left out of tokens.
-fn e164(phone: Option<&str>) -> Option<&str> {
-    phone.filter(|p| {
-        p.strip_prefix('+').is_some_and(|d| {
-            (2..=15).contains(&d.len())
-                && d.bytes().all(|b| b.is_ascii_digit())
-                && !d.starts_with('0')
-        })
-    })
-}
-
-fn sign_hs(
-    header: &jsonwebtoken::Header,
-    claims: &impl serde::Serialize,
-    key: &EncodingKey,
-) -> Result<String, Error> {
-    jsonwebtoken::encode(header, claims, key)
-        .map_err(|e| Error::Internal(format!("signing a widget token failed: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,7 +229,7 @@ mod tests {
     fn ccai(name: &str) -> WidgetProfileConfig {
         WidgetProfileConfig::new(
             name,
-            KindConfig::Ccai(config::CcaiConfig {
+            config::KindConfig::Ccai(config::CcaiConfig {
                 issuer: "ACME".into(),
                 secret_env: "S".into(),
                 alg: None,
@@ -453,13 +270,5 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("environment variable S"), "{err}");
-    }
-
-    #[test]
-    fn only_e164_phones_pass() {
-        assert_eq!(e164(Some("+14155550100")), Some("+14155550100"));
-        for bad in ["14155550100", "+0123", "+1 415", "+", "+1234567890123456"] {
-            assert_eq!(e164(Some(bad)), None, "{bad}");
-        }
     }
 }

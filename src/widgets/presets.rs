@@ -30,8 +30,10 @@ pub struct ZendeskConfig {
     pub secret_env: String,
     /// HS256 only.
     pub alg: Option<String>,
-    /// Send `email_verified: true` with the email (only when the customers' emails are known to
-    /// be verified; Zendesk then trusts the email identity).
+    /// `email_verified` comes from the customer's own `email_verified` attribute (a JSON
+    /// boolean, set with `tollgate customer update --attributes`); for a customer without one,
+    /// `true` here sends `email_verified: true` (only when every customer's email is known to be
+    /// verified: Zendesk then trusts the email identity), `false` (the default) leaves it out.
     #[serde(default)]
     pub email_verified: bool,
 }
@@ -66,9 +68,10 @@ pub struct SalesforceConfig {
 }
 
 /// LivePerson authenticated messaging, implicit flow: an RS256 JWT the Web Tag's identity
-/// function hands over; claims `sub`, `iss`, `exp`, `iat`, optionally `aud`, `name`; LivePerson
-/// verifies with the public key pasted in the connector (`tollgate widget public-key`). The
-/// tutorial's decoded token has the header `{"alg":"RS256","typ":"JWT"}`, without `kid`.
+/// function hands over; claims `sub`, `iss`, `exp`, `iat`, optionally `aud`, `name` and
+/// `lp_sdes` (the customer info an agent sees: `generic/fields.rs`); LivePerson verifies with
+/// the public key pasted in the connector (`tollgate widget public-key`). The tutorial's
+/// decoded token has the header `{"alg":"RS256","typ":"JWT"}`, without `kid`.
 /// https://developers.liveperson.com/messaging-window-api-tutorials-authentication.html and
 /// https://developers.liveperson.com/consumer-authentication-authenticate-in-web-and-mobile-messaging-implementation-considerations.html
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +82,8 @@ pub struct LivepersonConfig {
     /// RS256 only.
     pub alg: Option<String>,
     pub audience: Option<String>,
+    /// Whether the token carries `lp_sdes` (default true).
+    pub customer_info: Option<bool>,
 }
 
 /// Twilio Conversations access token: HS256 with an API key secret, header `cty:
@@ -170,92 +175,124 @@ fn object(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .collect()
 }
 
+/// An empty template signing with the vendor's `alg` (one of `allowed`, the first by default;
+/// `what` names the key, for the refusal).
+fn template(
+    kind: &str,
+    raw: Option<&str>,
+    allowed: &[&str],
+    what: &str,
+) -> Result<GenericConfig, String> {
+    Ok(GenericConfig {
+        alg: Some(only(kind, raw, allowed, what)?),
+        ..GenericConfig::default()
+    })
+}
+
+/// A template signed by a key pair of tollgate's, with the vendor's `iss` (and `aud`) and
+/// `typ: JWT`: Salesforce and LivePerson.
+fn key_pair(
+    kind: &str,
+    raw: Option<&str>,
+    allowed: &[&str],
+    issuer: &str,
+    audience: Option<&String>,
+) -> Result<GenericConfig, String> {
+    non_empty("issuer", issuer)?;
+    Ok(GenericConfig {
+        issuer: Some(issuer.to_owned()),
+        audience: audience.cloned(),
+        header: object(&[("typ", json!("JWT"))]),
+        ..template(kind, raw, allowed, "a key pair held by tollgate")?
+    })
+}
+
+impl From<GenericConfig> for Preset {
+    fn from(template: GenericConfig) -> Self {
+        Self {
+            template,
+            max_ttl: None,
+        }
+    }
+}
+
 pub fn zendesk(c: &ZendeskConfig) -> Result<Preset, String> {
     non_empty("kid", &c.kid)?;
-    let alg = only(
-        "zendesk",
-        c.alg.as_deref(),
-        &["HS256"],
-        "an HMAC with the Admin Center's key",
-    )?;
-    let mut claims = object(&[("scope", json!("user"))]);
-    if c.email_verified {
-        claims.insert("email_verified".into(), json!(true));
+    let defaults = if c.email_verified {
+        object(&[("email_verified", json!(true))])
+    } else {
+        Map::new()
+    };
+    Ok(GenericConfig {
+        kid: Some(c.kid.clone()),
+        secret_env: Some(c.secret_env.clone()),
+        header: object(&[("typ", json!("JWT"))]),
+        claims: object(&[("scope", json!("user"))]),
+        customer_claims: map(&[
+            ("external_id", "id"),
+            ("name", "name"),
+            ("email", "email"),
+            ("email_verified", "attributes.email_verified"),
+        ]),
+        customer_claim_defaults: defaults,
+        ..template(
+            "zendesk",
+            c.alg.as_deref(),
+            &["HS256"],
+            "an HMAC with the Admin Center's key",
+        )?
     }
-    Ok(Preset {
-        template: GenericConfig {
-            alg: Some(alg),
-            kid: Some(c.kid.clone()),
-            secret_env: Some(c.secret_env.clone()),
-            header: object(&[("typ", json!("JWT"))]),
-            claims,
-            customer_claims: map(&[("external_id", "id"), ("name", "name"), ("email", "email")]),
-            ..GenericConfig::default()
-        },
-        max_ttl: None,
-    })
+    .into())
 }
 
 pub fn intercom(c: &IntercomConfig) -> Result<Preset, String> {
-    let alg = only(
-        "intercom",
-        c.alg.as_deref(),
-        &["HS256"],
-        "an HMAC with the Messenger API secret",
-    )?;
-    Ok(Preset {
-        template: GenericConfig {
-            alg: Some(alg),
-            secret_env: Some(c.secret_env.clone()),
-            customer_claims: map(&[("user_id", "id"), ("email", "email"), ("name", "name")]),
-            time_claims: Some(map(&[("exp", "expires")])),
-            ..GenericConfig::default()
-        },
-        max_ttl: None,
-    })
+    Ok(GenericConfig {
+        secret_env: Some(c.secret_env.clone()),
+        customer_claims: map(&[("user_id", "id"), ("email", "email"), ("name", "name")]),
+        time_claims: Some(map(&[("exp", "expires")])),
+        ..template(
+            "intercom",
+            c.alg.as_deref(),
+            &["HS256"],
+            "an HMAC with the Messenger API secret",
+        )?
+    }
+    .into())
 }
 
 pub fn salesforce(c: &SalesforceConfig) -> Result<Preset, String> {
-    non_empty("issuer", &c.issuer)?;
-    let alg = only(
-        "salesforce",
-        c.alg.as_deref(),
-        &["RS256", "RS512"],
-        "a key pair held by tollgate",
-    )?;
-    Ok(Preset {
-        template: GenericConfig {
-            alg: Some(alg),
-            issuer: Some(c.issuer.clone()),
-            audience: c.audience.clone(),
-            header: object(&[("typ", json!("JWT"))]),
-            customer_claims: map(&[("sub", "id")]),
-            ..GenericConfig::default()
-        },
-        max_ttl: None,
-    })
+    let alg = c.alg.as_deref();
+    Ok(GenericConfig {
+        customer_claims: map(&[("sub", "id")]),
+        ..key_pair(
+            "salesforce",
+            alg,
+            &["RS256", "RS512"],
+            &c.issuer,
+            c.audience.as_ref(),
+        )?
+    }
+    .into())
 }
 
 pub fn liveperson(c: &LivepersonConfig) -> Result<Preset, String> {
-    non_empty("issuer", &c.issuer)?;
-    let alg = only(
-        "liveperson",
-        c.alg.as_deref(),
-        &["RS256"],
-        "a key pair held by tollgate",
-    )?;
-    Ok(Preset {
-        template: GenericConfig {
-            alg: Some(alg),
-            issuer: Some(c.issuer.clone()),
-            audience: c.audience.clone(),
-            header: object(&[("typ", json!("JWT"))]),
-            customer_claims: map(&[("sub", "id"), ("name", "name")]),
-            key_id_header: Some(false),
-            ..GenericConfig::default()
-        },
-        max_ttl: None,
-    })
+    let mut customer_claims = map(&[("sub", "id"), ("name", "name")]);
+    if c.customer_info.unwrap_or(true) {
+        customer_claims.insert("lp_sdes".into(), "liveperson_sdes".into());
+    }
+    let alg = c.alg.as_deref();
+    Ok(GenericConfig {
+        customer_claims,
+        key_id_header: Some(false),
+        ..key_pair(
+            "liveperson",
+            alg,
+            &["RS256"],
+            &c.issuer,
+            c.audience.as_ref(),
+        )?
+    }
+    .into())
 }
 
 /// Twilio refuses access tokens that live longer than a day.
@@ -265,52 +302,47 @@ pub fn twilio(c: &TwilioConfig) -> Result<Preset, String> {
     sid("account_sid", &c.account_sid, "AC")?;
     sid("api_key_sid", &c.api_key_sid, "SK")?;
     sid("service_sid", &c.service_sid, "IS")?;
-    let alg = only(
-        "twilio",
-        c.alg.as_deref(),
-        &["HS256"],
-        "an HMAC with the API key secret",
-    )?;
+    let template = GenericConfig {
+        secret_env: Some(c.secret_env.clone()),
+        issuer: Some(c.api_key_sid.clone()),
+        header: object(&[("typ", json!("JWT")), ("cty", json!("twilio-fpa;v=1"))]),
+        claims: object(&[
+            ("sub", json!(c.account_sid)),
+            ("grants.chat.service_sid", json!(c.service_sid)),
+        ]),
+        formatted_claims: map(&[("jti", &format!("{}-{{iat}}", c.api_key_sid))]),
+        customer_claims: map(&[("grants.identity", "id")]),
+        time_claims: Some(map(&[("nbf", "issued"), ("exp", "expires")])),
+        allow_anonymous: Some(c.allow_anonymous.unwrap_or(true)),
+        ..template(
+            "twilio",
+            c.alg.as_deref(),
+            &["HS256"],
+            "an HMAC with the API key secret",
+        )?
+    };
     Ok(Preset {
-        template: GenericConfig {
-            alg: Some(alg),
-            secret_env: Some(c.secret_env.clone()),
-            issuer: Some(c.api_key_sid.clone()),
-            header: object(&[("typ", json!("JWT")), ("cty", json!("twilio-fpa;v=1"))]),
-            claims: object(&[
-                ("sub", json!(c.account_sid)),
-                ("grants.chat.service_sid", json!(c.service_sid)),
-            ]),
-            formatted_claims: map(&[("jti", &format!("{}-{{iat}}", c.api_key_sid))]),
-            customer_claims: map(&[("grants.identity", "id")]),
-            time_claims: Some(map(&[("nbf", "issued"), ("exp", "expires")])),
-            allow_anonymous: Some(c.allow_anonymous.unwrap_or(true)),
-            ..GenericConfig::default()
-        },
+        template,
         max_ttl: Some(TWILIO_MAX_TTL),
     })
 }
 
 pub fn zoom(c: &ZoomConfig) -> Result<Preset, String> {
-    let alg = only(
-        "zoom",
-        c.alg.as_deref(),
-        &["ES256", "RS256"],
-        "a key pair held by tollgate",
-    )?;
-    Ok(Preset {
-        template: GenericConfig {
-            alg: Some(alg),
-            header: object(&[("cty", json!("text/plain"))]),
-            customer_claims: map(&[
-                ("user_id", "id"),
-                ("name", "name"),
-                ("email", "email"),
-                ("phone", "phone"),
-            ]),
-            response_field: Some("loginUserIdJwt".into()),
-            ..GenericConfig::default()
-        },
-        max_ttl: None,
-    })
+    Ok(GenericConfig {
+        header: object(&[("cty", json!("text/plain"))]),
+        customer_claims: map(&[
+            ("user_id", "id"),
+            ("name", "name"),
+            ("email", "email"),
+            ("phone", "phone"),
+        ]),
+        response_field: Some("loginUserIdJwt".into()),
+        ..template(
+            "zoom",
+            c.alg.as_deref(),
+            &["ES256", "RS256"],
+            "a key pair held by tollgate",
+        )?
+    }
+    .into())
 }

@@ -16,6 +16,7 @@ use argon2::Params;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
+mod priority;
 mod settings;
 mod worker;
 
@@ -215,6 +216,7 @@ fn run_worker(
     max_wait: Duration,
     stats: &Stats,
 ) {
+    priority::lower_this_thread();
     let mut worker = Worker::new();
     loop {
         let job = {

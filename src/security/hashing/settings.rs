@@ -11,7 +11,8 @@ pub struct Argon2Settings {
     pub iterations: u32,
     /// Lanes inside one hash.
     pub parallelism: u32,
-    /// Dedicated hashing threads; 0 means "cores - 1, at least 1".
+    /// Dedicated hashing threads; 0 means one per core (they run at a lower priority than the
+    /// HTTP workers: see `priority`).
     pub workers: usize,
     /// Hash jobs that may wait for a thread; beyond that requests are refused at once (503).
     pub queue: usize,
@@ -57,7 +58,6 @@ impl Argon2Settings {
         if self.workers > 0 {
             return self.workers;
         }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        cores.saturating_sub(1).max(1)
+        std::thread::available_parallelism().map_or(1, usize::from)
     }
 }

@@ -27,8 +27,8 @@ pub use master::MasterKey;
 pub use rotation::{KeyInfo, Rotation, describe, load_or_create, rotate};
 pub use signer::{SigningKey, TokenType};
 pub use widget::{
-    WidgetKeyInfo, WidgetKeyRotation, WidgetKeys, load_or_create_widget_keys, rotate_widget_key,
-    widget_key_info,
+    WidgetKeyInfo, WidgetKeyRotation, WidgetKeys, load_or_create_widget_keys, profile_keys,
+    rotate_widget_key, widget_key_info,
 };
 
 use crate::security::KeyError;

@@ -48,6 +48,16 @@ impl WidgetKeys {
         self.profiles.get(profile).map(|p| p.signer_pem.as_str())
     }
 
+    /// The signing key's public JWK, with `kid`, `alg`, `use` and `x5c`: what an admin uploads
+    /// to a vendor that takes a key rather than a JWKS URL (Salesforce's *Upload JWK*).
+    pub fn signer_jwk(&self, profile: &str) -> Option<&serde_json::Value> {
+        let p = self.profiles.get(profile)?;
+        p.public
+            .iter()
+            .map(|(_, jwk)| jwk)
+            .find(|jwk| jwk["kid"].as_str() == Some(p.signer.kid()))
+    }
+
     /// The profile's RFC 7517 JWK Set at `now`: the signing key and those still retiring.
     pub fn jwks_json(&self, profile: &str, now: i64) -> Option<String> {
         let p = self.profiles.get(profile)?;
@@ -292,17 +302,20 @@ pub struct WidgetKeyInfo {
     pub public_key_pem: String,
 }
 
-/// The signing key of `profile` (creating it if the server never ran with the profile yet).
-pub async fn widget_key_info(
+/// The keys of `profile` (creating its key if the server never ran with the profile yet).
+pub async fn profile_keys(
     store: &Store,
     master: &MasterKey,
     profile: &str,
     alg: Alg,
     ttl: i64,
     now: i64,
-) -> Result<WidgetKeyInfo, KeyError> {
-    let keys =
-        load_or_create_widget_keys(store, master, &[(profile.to_owned(), alg, ttl)], now).await?;
+) -> Result<WidgetKeys, KeyError> {
+    load_or_create_widget_keys(store, master, &[(profile.to_owned(), alg, ttl)], now).await
+}
+
+/// The signing key of `profile`, as `widget public-key` prints it by default.
+pub fn widget_key_info(keys: &WidgetKeys, profile: &str) -> Result<WidgetKeyInfo, KeyError> {
     let signer = keys
         .signer(profile)
         .ok_or_else(|| KeyError::Internal(format!("no key for widget profile {profile}")))?;

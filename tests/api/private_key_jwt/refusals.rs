@@ -43,8 +43,13 @@ fn b64(text: &str) -> String {
 
 backend_test! {
     async fn every_refusal_is_one_invalid_client_answer_and_costs_no_argon2(backend) {
-        // Large enough a body that a 64 KiB assertion reaches the assertion check itself.
-        let app = TestApp::spawn_with(backend, |s| s.max_body_bytes = 256 * 1024).await;
+        // Large enough a body that a 64 KiB assertion reaches the assertion check itself; and a
+        // failure budget above the cases' count (limits are `bad_assertions_are_limited_…`).
+        let app = TestApp::spawn_with(backend, |s| {
+            s.max_body_bytes = 256 * 1024;
+            s.failures_per_minute = 1000;
+            s.address_failures_per_minute = 1000;
+        }).await;
         let key = PartnerKey::generate("ES256", Some("k1"));
         let stranger = PartnerKey::generate("ES256", Some("k1"));
         create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
@@ -136,6 +141,70 @@ backend_test! {
             let jwt = sign(&with(&assertion_claims(&app, "partner"), json!({"aud": aud})));
             assert_eq!(post(&app, "/access_token", &assertion_body(&jwt, &[])).await.status(), 200, "{aud}");
         }
+    }
+
+    async fn an_unknown_client_costs_the_signature_check_a_bad_signature_costs(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_client("secret-client", "a").await;
+        let hashes_before = app.state.authority.hasher.submitted();
+        let work = || app.state.authority.client_keys.verifications();
+        for (alg, client) in [("ES256", "es"), ("ES384", "es384"), ("RS256", "rs"), ("PS256", "ps"), ("EdDSA", "ed")] {
+            let key = PartnerKey::generate(alg, Some("k1"));
+            let stranger = PartnerKey::generate(alg, Some("k1"));
+            create_key_client(&app, client, "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+            // What one refusal cost, in signature verifications.
+            let cost = async |who: &str, header: Value| {
+                let before = work();
+                let jwt = stranger.sign(&assertion_claims(&app, who), &header);
+                let res = post(&app, "/access_token", &assertion_body(&jwt, &[])).await;
+                assert_eq!(res.status(), 401, "{alg} {who}");
+                work() - before
+            };
+            let bad_signature = cost(client, json!({})).await;
+            assert_eq!(bad_signature, 1, "{alg}: the client's one key is tried");
+            assert_eq!(cost("nobody", json!({})).await, bad_signature, "{alg}: an unknown client");
+            assert_eq!(cost("nobody", json!({"kid": "made-up"})).await, bad_signature, "{alg}: an unknown client, a kid");
+            assert_eq!(cost("secret-client", json!({})).await, bad_signature, "{alg}: a client without keys");
+        }
+        assert_eq!(app.state.authority.hasher.submitted(), hashes_before, "and no argon2 run");
+    }
+
+    async fn bad_assertions_are_limited_like_wrong_secrets(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.failures_per_minute = 3).await;
+        let key = PartnerKey::generate("ES256", None);
+        let stranger = PartnerKey::generate("ES256", None);
+        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let secret = app.create_client("desk", "a").await;
+        let assertion = async |by: &PartnerKey| {
+            let jwt = by.sign(&assertion_claims(&app, "partner"), &json!({}));
+            post(&app, "/access_token", &assertion_body(&jwt, &[])).await.status().as_u16()
+        };
+        let with_secret = async |s: &str| {
+            app.post_form("/access_token", Some(("desk", s)), "grant_type=client_credentials").await.status().as_u16()
+        };
+        // Two failures, then successes: a success gives its slot back, so they count nothing.
+        assert_eq!(assertion(&stranger).await, 401);
+        assert_eq!(assertion(&stranger).await, 401);
+        for _ in 0..4 {
+            assert_eq!(assertion(&key).await, 200);
+        }
+        // The third failure is the last the window allows; then even the right key waits.
+        assert_eq!(assertion(&stranger).await, 401);
+        let jwt = stranger.sign(&assertion_claims(&app, "partner"), &json!({}));
+        let (status, body) = error_of(post(&app, "/access_token", &assertion_body(&jwt, &[])).await).await;
+        assert_eq!((status, body["error"].as_str()), (429, Some("slow_down")));
+        assert_eq!(assertion(&key).await, 429);
+        // Wrong secrets of another client, from the same address: the same budget of three.
+        let mut secrets = Vec::new();
+        for _ in 0..4 {
+            secrets.push(with_secret("wrong-secret-wrong-secret").await);
+        }
+        assert_eq!(secrets, [401, 401, 401, 429]);
+        assert_eq!(with_secret(&secret).await, 429);
+        // The next window starts afresh, for both.
+        app.clock.advance_secs(60);
+        assert_eq!(assertion(&key).await, 200);
+        assert_eq!(with_secret(&secret).await, 200);
     }
 
     async fn an_assertion_and_a_secret_together_are_a_malformed_request(backend) {

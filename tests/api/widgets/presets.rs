@@ -193,13 +193,21 @@ backend_test! {
         let app = TestApp::spawn_with(backend, |s| with_presets(s, &every_preset())).await;
         app.clock.freeze_at_millis(FIXED_SECS * 1000);
         let (id, jwt) = with_customer(&app).await;
+        // Ada's stored attributes, as an admin sets them with the CLI: names LivePerson documents
+        // for Customer Info (ctype, balance) and Personal Info (gender) reach `lp_sdes`, and
+        // Zendesk reads `email_verified`.
+        let out = run_tollgate(&app.db, &["customer", "update", "--id", &id, "--attributes",
+            r#"{"tier": "gold", "ctype": "vip", "balance": -400.99, "gender": "FEMALE", "email_verified": true}"#], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let (t, exp) = (FIXED_SECS, FIXED_SECS + 3600);
 
-        // Zendesk: header kid = the key id; scope "user", external_id, name, email.
+        // Zendesk: header kid = the key id; scope "user", external_id, name, email, and
+        // email_verified from the customer's attribute.
         let zendesk = body_of(&app, "zendesk", &jwt).await["token"].as_str().unwrap().to_owned();
         assert_eq!(header(&zendesk), json!({"alg": "HS256", "typ": "JWT", "kid": "app_123"}));
         assert_eq!(claims(&zendesk), json!({"scope": "user", "external_id": id,
-            "name": "Ada Lovelace", "email": "ada@example.com", "iat": t, "exp": exp}));
+            "name": "Ada Lovelace", "email": "ada@example.com", "email_verified": true,
+            "iat": t, "exp": exp}));
 
         // Intercom: user_id, email, name, exp (the Messenger security page's payload).
         let intercom = body_of(&app, "intercom", &jwt).await["token"].as_str().unwrap().to_owned();
@@ -218,11 +226,17 @@ backend_test! {
         assert_eq!(verify_from_jwks_url(&app, "salesforce", &sf).await, expected);
 
         // LivePerson: the tutorial's decoded token is {"alg":"RS256","typ":"JWT"} over sub,
-        // iss, aud, exp, iat, name: the same fields here.
+        // iss, aud, exp, iat, name: the same fields here; and `lp_sdes` shaped as LivePerson's
+        // example JWT for authenticated customer info (a `ctmrinfo` SDE, then `personal`).
         let lp = body_of(&app, "liveperson", &jwt).await["token"].as_str().unwrap().to_owned();
         assert_eq!(header(&lp), json!({"alg": "RS256", "typ": "JWT"}));
         let expected = json!({"sub": id, "iss": "https://idp.example.com", "aud": "acc:12345678",
-            "exp": exp, "iat": t, "name": "Ada Lovelace"});
+            "exp": exp, "iat": t, "name": "Ada Lovelace", "lp_sdes": [
+                {"type": "ctmrinfo", "info": {"customerId": id, "ctype": "vip", "balance": -400.99}},
+                {"type": "personal", "personal": {"firstname": "Ada", "lastname": "Lovelace",
+                    "contacts": [{"email": "ada@example.com", "phone": "+14155550100"}],
+                    "gender": "FEMALE"}},
+            ]});
         assert_eq!(claims(&lp), expected);
         assert_eq!(verify_from_jwks_url(&app, "liveperson", &lp).await, expected);
 
@@ -261,14 +275,18 @@ backend_test! {
         assert_eq!(spr["hashCreationTime"], FIXED_SECS * 1000);
         assert_eq!(spr["hash"].as_str().unwrap().len(), 64);
 
-        // The same tokens through PyJWT, keys as each vendor holds them.
+        // The same tokens through PyJWT, keys as each vendor holds them (LivePerson's pasted
+        // key: the profile's one public key).
         let jwks_uri = |name: &str| app.url(&format!("/widget_tokens/{name}/jwks.json"));
+        let lp_jwks: Value = app.http.get(jwks_uri("liveperson")).send().await.unwrap().json().await.unwrap();
+        let lp_jwk = lp_jwks["keys"][0].clone();
         let verified = pyjwt(&json!([
             {"name": "zendesk", "token": zendesk, "alg": "HS256", "secret": ZD_SECRET},
             {"name": "intercom", "token": intercom, "alg": "HS256", "secret": INTERCOM_SECRET},
             {"name": "twilio", "token": tw, "alg": "HS256", "secret": TWILIO_SECRET},
             {"name": "salesforce", "token": sf, "alg": "RS256", "jwks_uri": jwks_uri("salesforce")},
             {"name": "zoom", "token": zoom, "alg": "ES256", "jwks_uri": jwks_uri("zoom")},
+            {"name": "liveperson", "token": lp, "alg": "RS256", "jwk": lp_jwk},
             {"name": "sprinklr", "sprinklr": spr, "secret": SPRINKLR_KEY},
         ]));
         assert_eq!(verified["zendesk"]["external_id"], id);
@@ -276,6 +294,7 @@ backend_test! {
         assert_eq!(verified["twilio"]["grants"]["identity"], id);
         assert_eq!(verified["salesforce"]["sub"], id);
         assert_eq!(verified["zoom"]["user_id"], id);
+        assert_eq!(verified["liveperson"]["lp_sdes"][0]["info"]["customerId"], id);
         assert_eq!(verified["sprinklr"], spr["hash"]);
 
         // A wrong secret is refused by the same script: the check can fail.
@@ -287,6 +306,49 @@ backend_test! {
         refused.stdin.take().unwrap().write_all(json!([{"name": "z", "token": zendesk,
             "alg": "HS256", "secret": "not-the-zendesk-secret-0123456789"}]).to_string().as_bytes()).unwrap();
         assert!(!refused.wait().unwrap().success());
+    }
+
+    async fn zendesk_email_verified_comes_from_the_customer_and_else_from_the_profile(backend) {
+        let toml_text = r#"
+[[widget_profiles]]
+name = "zd-verified"
+kind = "zendesk"
+kid = "app_123"
+secret_env = "ZD_SECRET"
+email_verified = true
+
+[[widget_profiles]]
+name = "zd"
+kind = "zendesk"
+kid = "app_123"
+secret_env = "ZD_SECRET"
+
+[[widget_profiles]]
+name = "lp"
+kind = "liveperson"
+issuer = "https://idp.example.com"
+customer_info = false
+"#;
+        let app = TestApp::spawn_with(backend, |s| with_presets(s, toml_text)).await;
+        let (id, jwt) = with_customer(&app).await;
+        let verified = async |profile: &str| {
+            claims(&token_of(get(&app, &format!("/widget_tokens/{profile}"), Some(&jwt), None).await).await)
+                .get("email_verified").cloned()
+        };
+        // Ada's attributes say nothing: the profile's setting, or no claim at all.
+        assert_eq!(verified("zd-verified").await, Some(json!(true)));
+        assert_eq!(verified("zd").await, None);
+        // What the customer record says wins over the profile's setting, either way.
+        for (attribute, expected) in [(false, false), (true, true)] {
+            let attrs = json!({"email_verified": attribute}).to_string();
+            let out = run_tollgate(&app.db, &["customer", "update", "--id", &id, "--attributes", &attrs], None);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(verified("zd-verified").await, Some(json!(expected)), "{attribute}");
+            assert_eq!(verified("zd").await, Some(json!(expected)), "{attribute}");
+        }
+        // LivePerson's customer info can be left out.
+        let lp = claims(&token_of(get(&app, "/widget_tokens/lp", Some(&jwt), None).await).await);
+        assert_eq!((lp.get("lp_sdes"), lp["sub"].as_str()), (None, Some(id.as_str())));
     }
 
     async fn presets_for_logged_in_customers_refuse_anonymous_visitors_and_twilio_serves_them(backend) {

@@ -1,6 +1,6 @@
 //! Keys of a widget profile's own (issue 14): generated and sealed by tollgate, published at
 //! `/widget_tokens/<name>/jwks.json`, rotated by `tollgate widget rotate-key` with the previous
-//! key published until its tokens have expired, and printed as a PEM by `widget public-key`.
+//! key published until its tokens have expired, and printed as a PEM (or a JWK with `x5c`) by `widget public-key`.
 
 use std::time::Duration;
 
@@ -74,6 +74,12 @@ fn jwk_key(jwks: &Value, kid: &str) -> jsonwebtoken::DecodingKey {
 
 /// Whether PyJWT refuses `token` under `pem`.
 fn tollgate_python_refuses(token: &str, pem: &str) -> bool {
+    let items = serde_json::json!([{"name": "x", "token": token, "alg": "RS256", "pem": pem}]);
+    !pyjwt_accepts(&items)
+}
+
+/// Whether the PyJWT verifier accepts every item.
+fn pyjwt_accepts(items: &Value) -> bool {
     use std::io::Write;
     let mut child = std::process::Command::new("python3")
         .arg(concat!(
@@ -85,14 +91,13 @@ fn tollgate_python_refuses(token: &str, pem: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let items = serde_json::json!([{"name": "x", "token": token, "alg": "RS256", "pem": pem}]);
     child
         .stdin
         .take()
         .unwrap()
         .write_all(items.to_string().as_bytes())
         .unwrap();
-    !child.wait().unwrap().success()
+    child.wait().unwrap().success()
 }
 
 backend_test! {
@@ -124,7 +129,12 @@ backend_test! {
         })
         .await;
         let jwks = jwks_of(&app, "salesforce").await;
-        assert_eq!(kids(&jwks), vec![old_kid.clone(), new_kid.clone()]);
+        // Both published, in no particular order (keys made within one second sort by kid).
+        let mut published = kids(&jwks);
+        published.sort();
+        let mut both = vec![old_kid.clone(), new_kid.clone()];
+        both.sort();
+        assert_eq!(published, both);
         // A token signed before the rotation still verifies with what the JWKS publishes.
         verify_rs256(&old_token, &jwk_key(&jwks, &old_kid));
         let new_token = token(&app, "salesforce", &jwt).await;
@@ -157,6 +167,26 @@ backend_test! {
         let other = token(&app, "salesforce", &jwt).await;
         let refused = tollgate_python_refuses(&other, pem);
         assert!(refused, "a salesforce token verified with the liveperson key");
+
+        // Salesforce's *Upload JWK*: one JWK, its x5c certificate holding the same key, which
+        // verifies the profile's tokens (checked by PyJWT and `cryptography`, not tollgate).
+        let out = widget_cli(&app, &config, &["widget", "public-key", "--profile", "salesforce", "--format", "jwk"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let jwk = json_of(&out);
+        let jwks = jwks_of(&app, "salesforce").await;
+        assert_eq!(jwk, jwks["keys"][0], "the key the JWKS URL publishes");
+        assert_eq!((jwk["alg"].as_str(), jwk["use"].as_str(), jwk["kty"].as_str()), (Some("RS256"), Some("sig"), Some("RSA")));
+        assert!(jwk["kid"].is_string() && jwk["x5c"].as_array().unwrap().len() == 1, "{jwk}");
+        let sf = token(&app, "salesforce", &jwt).await;
+        assert_eq!(header(&sf)["kid"], jwk["kid"]);
+        let verified = super::presets::pyjwt(
+            &serde_json::json!([{"name": "sf", "token": sf, "alg": "RS256", "x5c_jwk": jwk}]),
+        );
+        assert_eq!(verified["sf"]["sub"], id);
+        // A JWK whose certificate is another key's is refused: the comparison can fail.
+        let mut mixed = jwk.clone();
+        mixed["x5c"] = jwks_of(&app, "liveperson").await["keys"][0]["x5c"].clone();
+        assert!(!pyjwt_accepts(&serde_json::json!([{"name": "m", "token": sf, "alg": "RS256", "x5c_jwk": mixed}])));
 
         // Refusals name what is wrong.
         for (args, needle) in [

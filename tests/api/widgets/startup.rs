@@ -91,6 +91,14 @@ fn bad_widget_profiles_stop_start_up_naming_the_profile_and_the_key() {
             &["\"gen\"", "customer_claims.a.b", "claims.a"],
         ),
         (
+            "a default for a claim no customer field fills",
+            "[[widget_profiles]]\nname = \"gen\"\nkind = \"generic\"\nsecret_env = \"VENDOR_SECRET\"\n\
+             customer_claims = { id = \"id\" }\ncustomer_claim_defaults = { tier = \"basic\" }\n"
+                .into(),
+            vec![SECRET],
+            &["\"gen\"", "customer_claim_defaults.tier"],
+        ),
+        (
             "a ttl above the vendor's maximum",
             twilio("ttl_seconds = 86401\n"),
             vec![SECRET],

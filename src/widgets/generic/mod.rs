@@ -10,26 +10,17 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 
+mod checks;
+mod fields;
+
+use checks::{HEADER_FIELDS, check_format, check_paths, check_reserved};
+pub(super) use fields::split_name;
+use fields::{Field, insert, parse_field};
+
 use super::config::GenericConfig;
-use super::{Visitor, e164, hmac_alg, hmac_key, sign_hs};
+use super::{Visitor, hmac_alg, hmac_key, sign_hs};
 use crate::domain::{Authority, Error};
 use crate::security::keys::{Alg, TokenType, WidgetKeys};
-
-/// Customer fields a claim may carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Field {
-    /// The opaque customer id (or, when anonymous visitors are allowed, the anonymous id).
-    Id,
-    Name,
-    /// The name up to its last space; all of it when it has none.
-    FirstName,
-    /// The name after its last space.
-    LastName,
-    Email,
-    Phone,
-    /// One of the customer's stored attributes.
-    Attribute(String),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Time {
@@ -59,24 +50,13 @@ pub struct Generic {
     signer: Signer,
     static_claims: Vec<(String, Value)>,
     formatted: Vec<(String, String)>,
-    mapped: Vec<(String, Field)>,
+    /// Claim, customer field, and the value the claim takes when the customer has none.
+    mapped: Vec<(String, Field, Option<Value>)>,
     times: Vec<(String, Time)>,
     millis: bool,
     response_field: String,
     allow_anonymous: bool,
 }
-
-/// The registered claims (RFC 7519 §4.1). A template signed with the server's key may set none
-/// of them: it could otherwise mint something that looks like one of tollgate's own tokens
-/// (`sub`, `aud`, `nbf`). Of these, only `sub` may carry a customer field there.
-const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
-const MAPPABLE: [&str; 1] = ["sub"];
-/// With a vendor's secret or a profile's own key, nothing of tollgate's can be imitated, and
-/// vendors do name `sub` and `jti` (Twilio): only the claims tollgate computes stay its own.
-const COMPUTED: [&str; 5] = ["iss", "aud", "exp", "nbf", "iat"];
-/// The header fields a template may add (RFC 7515 §4.1.9, §4.1.10); `alg` and `kid` come from
-/// the key, and `crit` would ask verifiers to understand an extension tollgate never applies.
-const HEADER_FIELDS: [&str; 2] = ["typ", "cty"];
 
 impl Generic {
     pub fn from_config(
@@ -149,11 +129,21 @@ impl Generic {
                 Signer::Hmac(header, hmac_key(secret_env, "secret_env", secrets)?)
             }
         };
+        if let Some(claim) = c
+            .customer_claim_defaults
+            .keys()
+            .find(|k| !c.customer_claims.contains_key(*k))
+        {
+            return Err(format!(
+                "customer_claim_defaults.{claim}: not a claim of customer_claims"
+            ));
+        }
         let mut mapped = Vec::new();
         for (claim, field) in &c.customer_claims {
-            mapped.push((claim.clone(), parse_field(claim, field)?));
+            let default = c.customer_claim_defaults.get(claim).cloned();
+            mapped.push((claim.clone(), parse_field(claim, field)?, default));
         }
-        if !mapped.iter().any(|(_, f)| *f == Field::Id) {
+        if !mapped.iter().any(|(_, f, _)| *f == Field::Id) {
             return Err("customer_claims must map some claim to \"id\"".into());
         }
         let times = match &c.time_claims {
@@ -281,21 +271,8 @@ impl Generic {
                 .replace("{id}", visitor.id());
             insert(&mut claims, path, json!(value));
         }
-        let profile = visitor.profile();
-        for (path, field) in &self.mapped {
-            let name = profile.and_then(|p| p.name.as_deref());
-            let value = match field {
-                Field::Id => Some(json!(visitor.id())),
-                Field::Name => name.map(|n| json!(n)),
-                Field::FirstName => name.map(|n| json!(split_name(n).0)),
-                Field::LastName => name.and_then(|n| split_name(n).1).map(|l| json!(l)),
-                Field::Email => profile.and_then(|p| p.email.as_deref()).map(|e| json!(e)),
-                Field::Phone => profile
-                    .and_then(|p| e164(p.phone.as_deref()))
-                    .map(|p| json!(p)),
-                Field::Attribute(key) => profile.and_then(|p| p.attributes.get(key)).cloned(),
-            };
-            if let Some(v) = value {
+        for (path, field, default) in &self.mapped {
+            if let Some(v) = field.value(visitor).or_else(|| default.clone()) {
                 insert(&mut claims, path, v);
             }
         }
@@ -318,168 +295,5 @@ impl Generic {
         let mut body = Map::new();
         body.insert(self.response_field.clone(), json!(token));
         Ok(Value::Object(body))
-    }
-}
-
-fn parse_field(claim: &str, field: &str) -> Result<Field, String> {
-    Ok(match field {
-        "id" => Field::Id,
-        "name" => Field::Name,
-        "first_name" => Field::FirstName,
-        "last_name" => Field::LastName,
-        "email" => Field::Email,
-        "phone" => Field::Phone,
-        other => match other.strip_prefix("attributes.") {
-            Some(key) if !key.is_empty() => Field::Attribute(key.to_owned()),
-            _ => {
-                return Err(format!(
-                    "customer_claims.{claim}: unknown field {other:?} (id, name, first_name, \
-                     last_name, email, phone, attributes.<key>)"
-                ));
-            }
-        },
-    })
-}
-
-/// `("Ada", Some("Lovelace"))` for "Ada Lovelace": split at the last space, so that a compound
-/// given name stays whole.
-pub(super) fn split_name(name: &str) -> (&str, Option<&str>) {
-    match name.trim().rsplit_once(' ') {
-        Some((first, last)) => (first.trim_end(), Some(last)),
-        None => (name.trim(), None),
-    }
-}
-
-fn check_format(claim: &str, text: &str) -> Result<(), String> {
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let after = rest.get(open + 1..).unwrap_or_default();
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("formatted_claims.{claim}: an unclosed {{"))?;
-        let name = after.get(..close).unwrap_or_default();
-        if !["iat", "id"].contains(&name) {
-            return Err(format!(
-                "formatted_claims.{claim}: unknown placeholder {{{name}}} (iat, id)"
-            ));
-        }
-        rest = after.get(close + 1..).unwrap_or_default();
-    }
-    Ok(())
-}
-
-/// The claims tollgate sets itself cannot come from a template's constants or mappings.
-fn check_reserved(c: &GenericConfig, server: bool) -> Result<(), String> {
-    let reserved: &[&str] = if server { &REGISTERED } else { &COMPUTED };
-    let top = |k: &String| k.split('.').next().unwrap_or_default().to_owned();
-    if let Some(k) = c
-        .claims
-        .keys()
-        .chain(c.formatted_claims.keys())
-        .find(|k| reserved.contains(&top(k).as_str()))
-    {
-        return Err(format!(
-            "claims.{k}: {k:?} is a registered claim tollgate sets itself \
-             (use issuer/audience for iss/aud, time_claims for times)"
-        ));
-    }
-    let mappable = |k: &str| !server || MAPPABLE.contains(&k);
-    if let Some(k) = c
-        .customer_claims
-        .keys()
-        .find(|k| reserved.contains(&top(k).as_str()) && !mappable(k))
-    {
-        return Err(format!(
-            "customer_claims.{k}: {k:?} is a registered claim tollgate sets itself"
-        ));
-    }
-    if let Some(times) = &c.time_claims
-        && let Some(k) = times
-            .keys()
-            .find(|k| ["iss", "sub", "aud", "jti"].contains(&top(k).as_str()))
-    {
-        return Err(format!("time_claims.{k}: {k:?} is not a time"));
-    }
-    Ok(())
-}
-
-/// Two claims may not land on one place: `a` twice, or `a` and `a.b` (a value and an object).
-fn check_paths(paths: &[(String, &str)]) -> Result<(), String> {
-    for (i, (a, from_a)) in paths.iter().enumerate() {
-        if a.is_empty() || a.split('.').any(str::is_empty) {
-            return Err(format!("{from_a}.{a}: a claim name has an empty part"));
-        }
-        for (b, from_b) in paths.iter().skip(i + 1) {
-            let nested = |x: &str, y: &str| y.strip_prefix(x).is_some_and(|r| r.starts_with('.'));
-            if a == b {
-                return Err(format!(
-                    "{from_b}.{b}: the claim is also set by {from_a}.{a}"
-                ));
-            }
-            if nested(a, b) || nested(b, a) {
-                return Err(format!(
-                    "{from_b}.{b}: the claim path collides with {from_a}.{a} (one would \
-                     overwrite the other)"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Puts `value` at the dotted `path`, creating the objects on the way (paths were checked at
-/// start-up not to collide).
-fn insert(claims: &mut Map<String, Value>, path: &str, value: Value) {
-    match path.split_once('.') {
-        None => {
-            claims.insert(path.to_owned(), value);
-        }
-        Some((head, rest)) => {
-            let child = claims
-                .entry(head.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(map) = child {
-                insert(map, rest, value);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dotted_paths_nest_and_collisions_are_named() {
-        let mut m = Map::new();
-        insert(&mut m, "grants.identity", json!("u"));
-        insert(&mut m, "grants.chat.service_sid", json!("IS1"));
-        insert(&mut m, "sub", json!("AC1"));
-        assert_eq!(
-            Value::Object(m),
-            json!({"grants": {"identity": "u", "chat": {"service_sid": "IS1"}}, "sub": "AC1"})
-        );
-        let err =
-            check_paths(&[("a".into(), "claims"), ("a.b".into(), "customer_claims")]).unwrap_err();
-        assert!(
-            err.contains("customer_claims.a.b") && err.contains("claims.a"),
-            "{err}"
-        );
-        assert!(check_paths(&[("ab".into(), "claims"), ("a.b".into(), "claims")]).is_ok());
-        assert!(check_paths(&[("a..b".into(), "claims")]).is_err());
-    }
-
-    #[test]
-    fn names_split_at_the_last_space() {
-        assert_eq!(split_name("Ada Lovelace"), ("Ada", Some("Lovelace")));
-        assert_eq!(split_name("Mary Ann Evans"), ("Mary Ann", Some("Evans")));
-        assert_eq!(split_name("Cher"), ("Cher", None));
-    }
-
-    #[test]
-    fn placeholders_are_checked() {
-        assert!(check_format("jti", "SK1-{iat}").is_ok());
-        assert!(check_format("jti", "{nope}").is_err());
-        assert!(check_format("jti", "{iat").is_err());
     }
 }

@@ -9,6 +9,14 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 
+mod audience;
+mod random;
+mod rate;
+
+pub use audience::{Audience, is_absolute_uri};
+pub use random::{RngError, generate_secret, random_bytes, random_uuid};
+pub use rate::{Per, QuotaMode, Rate};
+
 /// A client identifier: RFC 6749 Appendix A.1 `client-id = *VSCHAR`, non-empty, at most 128.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(String);
@@ -211,214 +219,17 @@ impl Username {
     }
 }
 
-/// A partner's request budget: `count` token requests per fixed window of one second, minute,
-/// hour or day (`50/s`, `100000/d`), as the admin writes it on `client create/update`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    count: u32,
-    per: Per,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Per {
-    Second,
-    Minute,
-    Hour,
-    Day,
-}
-
-impl Per {
-    pub fn secs(self) -> i64 {
-        match self {
-            Self::Second => 1,
-            Self::Minute => 60,
-            Self::Hour => 3_600,
-            Self::Day => 86_400,
-        }
-    }
-
-    pub fn from_secs(secs: i64) -> Option<Self> {
-        [Self::Second, Self::Minute, Self::Hour, Self::Day]
-            .into_iter()
-            .find(|p| p.secs() == secs)
-    }
-
-    fn letter(self) -> char {
-        match self {
-            Self::Second => 's',
-            Self::Minute => 'm',
-            Self::Hour => 'h',
-            Self::Day => 'd',
-        }
-    }
-}
-
-impl Rate {
-    /// The largest count accepted: far above any real partner, small enough for every counter.
-    pub const MAX: u32 = 1_000_000_000;
-
-    /// `N/s`, `N/m`, `N/h` or `N/d`, N a whole number from 1 to `MAX` in plain digits.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let shape =
-            "expected a whole number of requests per s, m, h or d, such as 50/s or 100000/d";
-        let (count, unit) = raw
-            .trim()
-            .split_once('/')
-            .ok_or_else(|| format!("{raw:?}: {shape}"))?;
-        let per = match unit {
-            "s" => Per::Second,
-            "m" => Per::Minute,
-            "h" => Per::Hour,
-            "d" => Per::Day,
-            _ => return Err(format!("{raw:?}: the unit must be s, m, h or d ({shape})")),
-        };
-        if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("{raw:?}: {shape}"));
-        }
-        let count = count
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n <= Self::MAX)
-            .ok_or_else(|| format!("{raw:?}: at most {} requests per window", Self::MAX))?;
-        if count == 0 {
-            return Err(format!(
-                "{raw:?}: a limit of 0 would refuse every request; disable the client instead"
-            ));
-        }
-        Ok(Self { count, per })
-    }
-
-    /// From stored columns; `None` when they do not make a rate.
-    pub fn from_parts(count: i64, window_secs: i64) -> Option<Self> {
-        let count = u32::try_from(count)
-            .ok()
-            .filter(|n| (1..=Self::MAX).contains(n))?;
-        Some(Self {
-            count,
-            per: Per::from_secs(window_secs)?,
-        })
-    }
-
-    pub fn count(self) -> u32 {
-        self.count
-    }
-
-    pub fn per(self) -> Per {
-        self.per
-    }
-
-    /// The window's length in seconds.
-    pub fn window_secs(self) -> i64 {
-        self.per.secs()
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.count, self.per.letter())
-    }
-}
-
-/// What a client over its rate limit or quota meets: refusal, or only a count and a log line
-/// (to learn a partner's real traffic before enforcing).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum QuotaMode {
-    #[default]
-    Enforce,
-    Observe,
-}
-
-impl QuotaMode {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "enforce" => Ok(Self::Enforce),
-            "observe" => Ok(Self::Observe),
-            _ => Err(format!("{raw:?}: the quota mode is enforce or observe")),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Enforce => "enforce",
-            Self::Observe => "observe",
-        }
-    }
-}
-
-/// The operating system's random generator failed: nothing secret can be made.
-/// A JWT's `aud` (RFC 7519 §4.1.3): one value is a string, several an array. Tokens keep the
-/// shape they were issued with, so introspection can return `aud` as issued.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    /// A string for one audience, an array for several. `None` for none.
-    pub fn from_list(mut list: Vec<String>) -> Option<Self> {
-        match list.len() {
-            0 => None,
-            1 => list.pop().map(Self::One),
-            _ => Some(Self::Many(list)),
-        }
-    }
-
-    pub fn contains(&self, audience: &str) -> bool {
-        match self {
-            Self::One(a) => a == audience,
-            Self::Many(list) => list.iter().any(|a| a == audience),
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        let list: &[String] = match self {
-            Self::One(a) => std::slice::from_ref(a),
-            Self::Many(list) => list,
-        };
-        list.iter().map(String::as_str)
-    }
-}
-
-/// RFC 3986 §4.3 absolute-URI, as RFC 8707 §2 asks of a `resource`: a scheme, `:`, the rest,
-/// no fragment; visible ASCII only (a URI carries anything else percent-encoded).
-pub fn is_absolute_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
-        return false;
-    };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        && !rest.is_empty()
-        && !s.contains('#')
-        && s.bytes().all(|b| (0x21..0x7f).contains(&b))
-        && s.len() <= 2048
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("the system random generator failed")]
-pub struct RngError;
-
-/// A new client secret: 256 bits of randomness, base64url.
-pub fn generate_secret() -> Result<SecretString, RngError> {
-    Ok(SecretString::from(
-        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?),
-    ))
-}
-
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], RngError> {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut buf = [0u8; N];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut buf)
-        .map_err(|_| RngError)?;
-    Ok(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_uuids_are_version_4_and_differ() {
+        let (a, b) = (random_uuid().unwrap(), random_uuid().unwrap());
+        assert_eq!(a.get_version_num(), 4);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn rates_parse_as_admins_write_them() {

@@ -433,16 +433,15 @@ def dpop_rows(backend, args, redis=False):
                 sampler = RssSampler(srv.proc.pid)
                 sampler.start()
                 out = json.loads(sh([load, *argv]).stdout)
-                sampler.stop.set()
-                sampler.join()
                 codes = {int(k): v for k, v in out["statuses"].items()}
                 r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
-                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes,
-                     "rss_kib": sampler.peak_kib}
+                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes}
+                sampler.finish(r)
                 runs[case].append(r)
                 time.sleep(2)
                 print(f"  {label:16} {case[0]:8} {case[1]:7} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
-                      f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+                      f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req",
+                      file=sys.stderr)
         names = {("token", "bearer"): "/access_token (Basic, bearer), dpop_load",
                  ("token", "dpop"): "/access_token (Basic, DPoP ES256)",
                  ("profile", "bearer"): "/getprofile (bearer), dpop_load",

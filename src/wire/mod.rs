@@ -6,6 +6,7 @@
 pub mod basic;
 pub mod bearer;
 pub mod client_cert;
+pub mod client_credentials;
 pub mod dpop;
 pub mod form;
 pub mod login;

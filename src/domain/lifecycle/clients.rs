@@ -29,6 +29,26 @@ pub struct ClientChange {
 }
 
 impl ClientChange {
+    /// The store's update, with the scopes and audiences already settled; refused when it
+    /// changes nothing.
+    fn update(
+        &self,
+        scopes: Option<(ScopeSet, ScopeSet)>,
+        audiences: Option<Vec<String>>,
+    ) -> Result<ClientUpdate, Error> {
+        let update = ClientUpdate {
+            scopes,
+            audiences,
+            require_dpop: self.require_dpop,
+            bind_certificate: self.bind_certificate,
+            policy: self.policy.clone(),
+        };
+        if update.is_empty() {
+            return Err(Error::invalid_request(NOTHING_TO_CHANGE));
+        }
+        Ok(update)
+    }
+
     /// The audiences checked as `client create` checks them.
     fn audiences(&self, server_audience: &str) -> Result<Option<Vec<String>>, Error> {
         self.audiences
@@ -101,16 +121,7 @@ pub async fn update_client(
             Some((allowed, defaults))
         }
     };
-    let update = ClientUpdate {
-        scopes,
-        audiences,
-        require_dpop: change.require_dpop,
-        bind_certificate: change.bind_certificate,
-        policy: change.policy.clone(),
-    };
-    if update.is_empty() {
-        return Err(Error::invalid_request(NOTHING_TO_CHANGE));
-    }
+    let update = change.update(scopes, audiences)?;
     let detail = describe_update(&update);
     if !store
         .update_client(&current.client_id, &update, now)
@@ -173,16 +184,7 @@ pub fn update_client_sql(
             ));
         }
     };
-    let update = ClientUpdate {
-        scopes,
-        audiences,
-        require_dpop: change.require_dpop,
-        bind_certificate: change.bind_certificate,
-        policy: change.policy.clone(),
-    };
-    if update.is_empty() {
-        return Err(Error::invalid_request(NOTHING_TO_CHANGE));
-    }
+    let update = change.update(scopes, audiences)?;
     Ok(client_update_sql(id.as_str(), &update, now))
 }
 

@@ -1,15 +1,22 @@
 //! The public keys a `private_key_jwt` client signs its assertions with: an RFC 7517 JWK Set,
 //! checked and parsed once (when the admin registers it, and when the server loads or fetches
-//! it), never per request. Only asymmetric signature keys of the algorithms tollgate accepts
+//! it), never per request: each key is held as aws-lc's parsed form, so a verification does no
+//! key decoding or curve-point validation of its own. Only asymmetric signature keys of the algorithms tollgate accepts
 //! pass; a set carrying a private or symmetric key is refused whole, with the reason, because
 //! whoever wrote it has put a secret where a public document belongs.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ED25519, ParsedPublicKey,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256, VerificationAlgorithm,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 /// The algorithms a client assertion may use, as RFC 8414 `*_signing_alg_values_supported`
@@ -57,20 +64,25 @@ pub fn dummy_keys() -> Option<&'static ClientKeySet> {
 /// One verification key of a client.
 pub struct ClientKey {
     pub kid: Option<String>,
-    /// The algorithms this key verifies: from its `kty` and curve, narrowed by its `alg`.
-    algs: Vec<Algorithm>,
-    key: DecodingKey,
+    /// The algorithms this key verifies (from its `kty` and curve, narrowed by its `alg`), each
+    /// with the key parsed for it.
+    verifiers: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
 impl ClientKey {
     pub fn fits(&self, alg: Algorithm) -> bool {
-        self.algs.contains(&alg)
+        self.verifiers.iter().any(|(a, _)| *a == alg)
     }
 
-    /// Whether `signature` over `message` verifies with this key under `alg`.
+    /// Whether `signature` (base64url, RFC 7515 §2) over `message` verifies with this key
+    /// under `alg`.
     pub fn verifies(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
-        self.fits(alg)
-            && jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
+        let Some((_, key)) = self.verifiers.iter().find(|(a, _)| *a == alg) else {
+            return false;
+        };
+        URL_SAFE_NO_PAD
+            .decode(signature)
+            .is_ok_and(|sig| key.verify_sig(message, &sig).is_ok())
     }
 }
 
@@ -207,12 +219,15 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             .decode(value)
             .map_err(|_| format!("\"{name}\" is not base64url"))
     };
-    let bad_key = |e: jsonwebtoken::errors::Error| format!("unusable key: {e}");
-    let (algs, key): (Vec<Algorithm>, DecodingKey) = match kty {
+    let parsed = |alg: &'static dyn VerificationAlgorithm, bytes: &[u8]| {
+        ParsedPublicKey::new(alg, bytes).map_err(|e| format!("unusable key: {e}"))
+    };
+    let verifiers: Vec<(Algorithm, ParsedPublicKey)> = match kty {
         "EC" => {
-            let (alg, len) = match text("crv")? {
-                Some("P-256") => (Algorithm::ES256, 32),
-                Some("P-384") => (Algorithm::ES384, 48),
+            let (alg, len, verify): (_, _, &'static dyn VerificationAlgorithm) = match text("crv")?
+            {
+                Some("P-256") => (Algorithm::ES256, 32, &ECDSA_P256_SHA256_FIXED),
+                Some("P-384") => (Algorithm::ES384, 48, &ECDSA_P384_SHA384_FIXED),
                 Some(other) => {
                     return Err(format!(
                         "unsupported curve {:?}: expected P-256 or P-384",
@@ -221,14 +236,13 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
                 }
                 None => return Err("an EC key needs crv".into()),
             };
-            if b64("x")?.len() != len || b64("y")?.len() != len {
+            let (x, y) = (b64("x")?, b64("y")?);
+            if x.len() != len || y.len() != len {
                 return Err(format!("x and y of a {alg:?} key must be {len} bytes each"));
             }
-            let (x, y) = (text("x")?.unwrap_or(""), text("y")?.unwrap_or(""));
-            (
-                vec![alg],
-                DecodingKey::from_ec_components(x, y).map_err(bad_key)?,
-            )
+            // SEC 1 §2.3.3 uncompressed point; aws-lc checks that it lies on the curve.
+            let point = [&[4u8][..], &x, &y].concat();
+            vec![(alg, parsed(verify, &point)?)]
         }
         "RSA" => {
             let n = b64("n")?;
@@ -236,28 +250,34 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             if significant < MIN_RSA_BYTES {
                 return Err("RSA keys must have a modulus of at least 2048 bits".into());
             }
-            b64("e")?;
-            let (n, e) = (text("n")?.unwrap_or(""), text("e")?.unwrap_or(""));
-            (
-                vec![Algorithm::RS256, Algorithm::PS256],
-                DecodingKey::from_rsa_components(n, e).map_err(bad_key)?,
-            )
+            let e = b64("e")?;
+            let der = PublicKeyComponents { n, e }
+                .as_der()
+                .map_err(|_| "unusable key: not an RSA public key".to_owned())?;
+            vec![
+                (
+                    Algorithm::RS256,
+                    parsed(&RSA_PKCS1_2048_8192_SHA256, der.as_ref())?,
+                ),
+                (
+                    Algorithm::PS256,
+                    parsed(&RSA_PSS_2048_8192_SHA256, der.as_ref())?,
+                ),
+            ]
         }
         _ => {
             if text("crv")? != Some("Ed25519") {
                 return Err("an OKP key must be on curve Ed25519".into());
             }
-            if b64("x")?.len() != 32 {
+            let x = b64("x")?;
+            if x.len() != 32 {
                 return Err("x of an Ed25519 key must be 32 bytes".into());
             }
-            (
-                vec![Algorithm::EdDSA],
-                DecodingKey::from_ed_components(text("x")?.unwrap_or("")).map_err(bad_key)?,
-            )
+            vec![(Algorithm::EdDSA, parsed(&ED25519, &x)?)]
         }
     };
-    let algs = match text("alg")? {
-        None => algs,
+    let verifiers = match text("alg")? {
+        None => verifiers,
         Some(name) => {
             let alg = ASSERTION_ALGS
                 .iter()
@@ -270,13 +290,13 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
                         truncate(name)
                     )
                 })?;
-            if !algs.contains(&alg) {
+            if !verifiers.iter().any(|(a, _)| *a == alg) {
                 return Err(format!("alg {name} does not fit a {kty} key of this kind"));
             }
-            vec![alg]
+            verifiers.into_iter().filter(|(a, _)| *a == alg).collect()
         }
     };
-    Ok(ClientKey { kid, algs, key })
+    Ok(ClientKey { kid, verifiers })
 }
 
 /// Client-supplied text in a message, at a bounded length.
@@ -289,9 +309,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A real P-256 public key (the dummy set's): keys are checked to lie on their curve.
     fn ec_key(kid: &str) -> Value {
         json!({"kty": "EC", "crv": "P-256", "kid": kid,
-               "x": URL_SAFE_NO_PAD.encode([1u8; 32]), "y": URL_SAFE_NO_PAD.encode([2u8; 32])})
+               "x": "jZ9Ktx0rSwdoLj-JwejOpAIcNxF1n62-vOn0CR0uLDw",
+               "y": "PmJ7M1mOJUohj0pprH0Q3YttpxEUNZ7qwZ_B2rYnkww"})
     }
 
     fn set(keys: Vec<Value>) -> String {
@@ -333,6 +355,9 @@ mod tests {
         let mut hs = ec_key("a");
         hs["alg"] = json!("HS256");
         assert!(refusal(vec![hs]).contains("not accepted"));
+        let mut off_curve = ec_key("a");
+        off_curve["y"] = json!(URL_SAFE_NO_PAD.encode([2u8; 32]));
+        assert!(refusal(vec![off_curve]).contains("unusable key"));
         assert!(ClientKeySet::parse("{\"keys\": []}").is_err());
         assert!(ClientKeySet::parse("[]").is_err());
     }

@@ -9,6 +9,7 @@ pub mod dpop;
 pub mod hashing;
 pub mod keys;
 pub mod tokens;
+pub mod verified;
 pub mod x509;
 
 use crate::store::StoreError;

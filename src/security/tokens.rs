@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::security::KeyError;
 use crate::security::keys::{self, Alg, KeySet, MasterKey, TokenType};
+use crate::security::verified::{Digest, VerifiedTokens};
 use crate::store::Store;
 use crate::types::{Audience, ClientId, CustomerId, ScopeSet};
 
@@ -98,6 +99,8 @@ pub struct TokenService {
     anonymous_audience: String,
     access_ttl: u64,
     customer_ttl: u64,
+    /// Access tokens for this server's APIs already verified here (`security::verified`).
+    verified: VerifiedTokens,
 }
 
 impl TokenService {
@@ -119,6 +122,7 @@ impl TokenService {
             access_ttl,
             customer_ttl,
             key_store: None,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -287,21 +291,36 @@ impl TokenService {
     }
 
     /// RFC 9068 §4 validation of an access token meant for this server's own APIs: its `aud`
-    /// (a string, or an array) must contain the server's audience.
+    /// (a string, or an array) must contain the server's audience. A token verified before on
+    /// this instance skips the signature check, never the checks that depend on the time.
     pub fn verify_access_token(
         &self,
         token: &str,
         now_secs: i64,
-    ) -> Result<AccessGrant, Rejection> {
+    ) -> Result<Arc<AccessGrant>, Rejection> {
+        let key = Digest::of(token);
+        if let Some(grant) = self.verified.get(&key, &self.keys(), now_secs) {
+            return Ok(grant);
+        }
         let audience = Some(self.default_audience.as_str());
-        let claims: AccessClaims = self.verify(token, TokenType::Access, audience, now_secs)?;
+        let (claims, kid) =
+            self.verify_keyed::<AccessClaims>(token, TokenType::Access, audience, now_secs)?;
         let scope = ScopeSet::parse(&claims.scope).map_err(|_| "the token's scope is malformed")?;
-        Ok(AccessGrant {
+        let grant = Arc::new(AccessGrant {
             client_id: claims.client_id,
             scope,
             jti: claims.jti,
             cnf: claims.cnf,
-        })
+        });
+        let expires = claims.exp.saturating_add(LEEWAY_SECS);
+        self.verified
+            .insert(key, &kid, expires, Arc::clone(&grant), now_secs);
+        Ok(grant)
+    }
+
+    /// Access tokens remembered as verified (for the metrics and tests).
+    pub fn verified_tokens(&self) -> usize {
+        self.verified.len()
     }
 
     /// An access token of ours for any audience: for introspection and revocation, which
@@ -331,6 +350,21 @@ impl TokenService {
         audience: Option<&str>,
         now_secs: i64,
     ) -> Result<C, Rejection>
+    where
+        C: serde::de::DeserializeOwned + TimeClaims,
+    {
+        self.verify_keyed(token, typ, audience, now_secs)
+            .map(|(claims, _)| claims)
+    }
+
+    /// `verify`, and the `kid` of the key that signed the token.
+    fn verify_keyed<C>(
+        &self,
+        token: &str,
+        typ: TokenType,
+        audience: Option<&str>,
+        now_secs: i64,
+    ) -> Result<(C, String), Rejection>
     where
         C: serde::de::DeserializeOwned + TimeClaims,
     {
@@ -389,7 +423,7 @@ impl TokenService {
         if claims.nbf().is_some_and(|nbf| nbf > now_secs + LEEWAY_SECS) {
             return Err("the token is not valid yet");
         }
-        Ok(claims)
+        Ok((claims, kid))
     }
 }
 

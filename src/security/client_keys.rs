@@ -12,6 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
+use super::public_key::{Curve, PublicKey};
+
 /// The algorithms a client assertion may use, as RFC 8414 `*_signing_alg_values_supported`
 /// names them. Never `HS*` (a shared secret is what this method avoids) nor `none`.
 pub const ASSERTION_ALGS: [(&str, Algorithm); 5] = [
@@ -60,6 +62,8 @@ pub struct ClientKey {
     /// The algorithms this key verifies: from its `kty` and curve, narrowed by its `alg`.
     algs: Vec<Algorithm>,
     key: DecodingKey,
+    /// The key material, to compare with a certificate's (`self_signed_tls_client_auth`).
+    material: PublicKey,
 }
 
 impl ClientKey {
@@ -132,6 +136,12 @@ impl ClientKeySet {
                     None => true,
                 }
         })
+    }
+
+    /// Whether one of the keys is `key` (RFC 8705 §2.2: the client's certificate carries one of
+    /// its registered keys).
+    pub fn has_public_key(&self, key: &PublicKey) -> bool {
+        self.keys.iter().any(|c| c.material == *key)
     }
 
     /// Whether the set has a key with this `kid` (an unknown one may mean the client rotated).
@@ -208,11 +218,11 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             .map_err(|_| format!("\"{name}\" is not base64url"))
     };
     let bad_key = |e: jsonwebtoken::errors::Error| format!("unusable key: {e}");
-    let (algs, key): (Vec<Algorithm>, DecodingKey) = match kty {
+    let (algs, key, material): (Vec<Algorithm>, DecodingKey, PublicKey) = match kty {
         "EC" => {
-            let (alg, len) = match text("crv")? {
-                Some("P-256") => (Algorithm::ES256, 32),
-                Some("P-384") => (Algorithm::ES384, 48),
+            let (alg, len, curve) = match text("crv")? {
+                Some("P-256") => (Algorithm::ES256, 32, Curve::P256),
+                Some("P-384") => (Algorithm::ES384, 48, Curve::P384),
                 Some(other) => {
                     return Err(format!(
                         "unsupported curve {:?}: expected P-256 or P-384",
@@ -228,6 +238,7 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             (
                 vec![alg],
                 DecodingKey::from_ec_components(x, y).map_err(bad_key)?,
+                PublicKey::ec(curve, b64("x")?, b64("y")?),
             )
         }
         "RSA" => {
@@ -236,11 +247,12 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             if significant < MIN_RSA_BYTES {
                 return Err("RSA keys must have a modulus of at least 2048 bits".into());
             }
-            b64("e")?;
+            let material = PublicKey::rsa(&n, &b64("e")?);
             let (n, e) = (text("n")?.unwrap_or(""), text("e")?.unwrap_or(""));
             (
                 vec![Algorithm::RS256, Algorithm::PS256],
                 DecodingKey::from_rsa_components(n, e).map_err(bad_key)?,
+                material,
             )
         }
         _ => {
@@ -253,6 +265,7 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             (
                 vec![Algorithm::EdDSA],
                 DecodingKey::from_ed_components(text("x")?.unwrap_or("")).map_err(bad_key)?,
+                PublicKey::Ed25519(b64("x")?),
             )
         }
     };
@@ -276,7 +289,12 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             vec![alg]
         }
     };
-    Ok(ClientKey { kid, algs, key })
+    Ok(ClientKey {
+        kid,
+        algs,
+        key,
+        material,
+    })
 }
 
 /// Client-supplied text in a message, at a bounded length.
@@ -310,6 +328,15 @@ mod tests {
         assert_eq!(ok.candidates(Algorithm::ES256, Some("b")).count(), 1);
         assert_eq!(ok.candidates(Algorithm::ES256, None).count(), 2);
         assert_eq!(ok.candidates(Algorithm::RS256, None).count(), 0);
+    }
+
+    #[test]
+    fn a_key_is_found_by_its_material() {
+        let ok = ClientKeySet::parse(&set(vec![ec_key("a")])).unwrap();
+        let same = PublicKey::ec(Curve::P256, vec![1; 32], vec![2; 32]);
+        assert!(ok.has_public_key(&same));
+        assert!(!ok.has_public_key(&PublicKey::ec(Curve::P384, vec![1; 32], vec![2; 32])));
+        assert!(!ok.has_public_key(&PublicKey::ec(Curve::P256, vec![2; 32], vec![1; 32])));
     }
 
     #[test]

@@ -5,8 +5,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::TlsSubject;
 use super::client_policies::{ClientPolicy, PolicyChange, policy_sql, write_policy};
-use super::clients::{TlsSubject, audiences_column, audiences_of};
+use super::clients::{audiences_column, audiences_of};
 use super::{Store, StoreError, malformed, sql_literal};
 use crate::types::ScopeSet;
 

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pkcs8::der::{Decode, SecretDocument};
-use rustls::ServerConfig;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::TlsSettings;
@@ -16,11 +18,18 @@ use crate::config::TlsSettings;
 /// The PEM label of an encrypted PKCS#8 key (RFC 7468 §11).
 const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
+/// What serving TLS needs: the rustls configuration, and the configured client CA (if any),
+/// which the listener asks, per connection, whether the client's certificate chains to it.
+pub struct TlsServer {
+    pub config: ServerConfig,
+    pub client_ca: Option<Arc<ClientCa>>,
+}
+
 /// The rustls server configuration; errors name files, never key material or passphrases.
 pub fn server_config(
     tls: &TlsSettings,
     secrets: &HashMap<String, SecretString>,
-) -> Result<ServerConfig, String> {
+) -> Result<TlsServer, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_path)
         .and_then(Iterator::collect)
         .map_err(|e| format!("tls.cert_path {}: {e}", tls.cert_path.display()))?;
@@ -35,41 +44,120 @@ pub fn server_config(
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("tls: {e}"))?;
-    let builder = match &tls.client_ca_path {
-        None => builder.with_no_client_auth(),
-        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+    let client_ca = match &tls.client_ca_path {
+        None => None,
+        Some(path) => Some(Arc::new(ClientCa::load(
+            "tls.client_ca_path",
+            path,
+            provider,
+        )?)),
     };
-    builder
+    let builder = match &client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => builder.with_client_cert_verifier(Arc::new(AnyClientCertificate(ca.clone()))),
+    };
+    let config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("tls: the certificate and key do not make a usable pair: {e}"))
+        .map_err(|e| format!("tls: the certificate and key do not make a usable pair: {e}"))?;
+    Ok(TlsServer { config, client_ca })
+}
+
+/// The CAs of `client_ca_path`: whether a client certificate chains to one of them (RFC 8705
+/// §2.1 `tls_client_auth`), by rustls's own WebPKI verifier (validity, clientAuth usage,
+/// signatures up the chain).
+#[derive(Debug)]
+pub struct ClientCa(Arc<dyn ClientCertVerifier>);
+
+impl ClientCa {
+    /// `setting` names where the path came from, for messages.
+    pub fn load(
+        setting: &str,
+        path: &std::path::Path,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("{setting} {}: {e}", path.display()))?
+        {
+            let cert = cert.map_err(|e| format!("{setting} {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{setting} {}: {e}", path.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{setting} {} holds no certificate", path.display()));
+        }
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map(Self)
+            .map_err(|e| format!("{setting} {}: {e}", path.display()))
+    }
+
+    /// Whether `leaf`, with the `intermediates` the client sent, chains to one of the CAs now.
+    pub fn chains(&self, leaf: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> bool {
+        self.0
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .is_ok()
+    }
 }
 
 /// RFC 8705 §3: client certificates are requested, not required (a partner without one still
-/// gets bearer tokens); one that is presented must chain to a CA of `path`, or the handshake
-/// fails.
-fn client_verifier(
-    path: &std::path::Path,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))?
-    {
-        let cert = cert.map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))?;
+/// gets bearer tokens). Any well-formed certificate completes the handshake, self-signed
+/// included (§2.2 `self_signed_tls_client_auth`, and §3 binding, need no CA); the handshake
+/// signature is still checked, so the client holds the certificate's key. Whether it chains to
+/// the CA is asked apart (`ClientCa::chains`, once per connection) and travels with it to the
+/// request, where `tls_client_auth` refuses one that does not.
+///
+/// No CA names are sent in the CertificateRequest: a client that filters its certificates by
+/// them (RFC 8446 §4.2.4) would otherwise withhold a self-signed one.
+#[derive(Debug)]
+struct AnyClientCertificate(Arc<ClientCa>);
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
     }
-    if roots.is_empty() {
-        return Err(format!(
-            "tls.client_ca_path {} holds no certificate",
-            path.display()
-        ));
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
     }
-    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| format!("tls.client_ca_path {}: {e}", path.display()))
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        webpki::EndEntityCert::try_from(end_entity)
+            .map(|_| ClientCertVerified::assertion())
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.0.supported_verify_schemes()
+    }
 }
 
 fn private_key(

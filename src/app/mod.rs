@@ -139,6 +139,17 @@ impl Application {
             None => None,
         };
         let hsts = tls.is_some();
+        // The CA a certificate from the proxy's header is checked against (see
+        // `http::extract::client_certificate`): its own setting, else tollgate's own TLS one.
+        let header_ca = match &settings.client_cert_ca_path {
+            Some(path) => {
+                let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+                let ca = crate::tls::ClientCa::load("client_cert_ca_path", path, provider)
+                    .map_err(StartupError::Config)?;
+                Some(Arc::new(ca))
+            }
+            None => tls.as_ref().and_then(|t| t.client_ca.clone()),
+        };
         let store = open_store(&settings).await?;
         let master = master_key(&settings)?;
         let key_set = keys::load_or_create(&store, &master, settings.signing_alg, clock.now_secs())
@@ -227,6 +238,7 @@ impl Application {
             trusted_proxy_hops: settings.trusted_proxy_hops,
             trusted_proxies: settings.trusted_proxies.clone(),
             client_cert_header,
+            header_ca,
             certificate_bound_tokens,
             session_cookie_name: settings.session_cookie_name.clone(),
             body_timeout: Duration::from_millis(settings.body_timeout_ms),

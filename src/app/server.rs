@@ -7,6 +7,7 @@
 use std::fmt;
 use std::future::ready;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::body::MessageBody;
@@ -21,7 +22,9 @@ use actix_web::dev::AppConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::http::conn::{JsonErrors, PeerCertificate};
+use crate::http::conn::{JsonErrors, PeerCertificate, TlsClientCertificate};
+use crate::tls::{ClientCa, TlsServer};
+use crate::wire::client_cert::Presented;
 
 /// Seconds a graceful stop waits for in-flight requests.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
@@ -32,7 +35,7 @@ const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 pub fn serve<F, I, S, B>(
     listener: TcpListener,
     workers: usize,
-    tls: Option<rustls::ServerConfig>,
+    tls: Option<TlsServer>,
     factory: F,
 ) -> std::io::Result<Server>
 where
@@ -61,9 +64,12 @@ where
                 let peer = io.peer_addr().ok();
                 ready(Ok((JsonErrors::new(io), peer)))
             })
-            .and_then(h1(&factory, &shutdown, secure, addr))
+            .and_then(h1(&factory, &shutdown, secure, addr, None))
         })?,
-        Some(mut config) => {
+        Some(TlsServer {
+            mut config,
+            client_ca,
+        }) => {
             // HTTP/1.1 only (actix-web without its http2 feature announces the same).
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             builder.listen("tollgate-tls", listener, move || {
@@ -73,7 +79,10 @@ where
                         let peer: Option<SocketAddr> = io.get_ref().0.peer_addr().ok();
                         (JsonErrors::new(io), peer)
                     })
-                    .and_then(h1(&factory, &shutdown, secure, addr).map_err(TlsError::Service))
+                    .and_then(
+                        h1(&factory, &shutdown, secure, addr, client_ca.clone())
+                            .map_err(TlsError::Service),
+                    )
             })?
         }
     };
@@ -86,6 +95,7 @@ fn h1<T, F, I, S, B>(
     shutdown: &GracefulShutdownSignal,
     secure: bool,
     addr: SocketAddr,
+    client_ca: Option<Arc<ClientCa>>,
 ) -> impl ServiceFactory<
     (JsonErrors<T>, Option<SocketAddr>),
     Config = (),
@@ -120,10 +130,20 @@ where
         .client_request_timeout(Duration::from_secs(5))
         .client_disconnect_timeout(Duration::from_secs(1))
         .h1_allow_half_closed(true)
-        // RFC 8705: the certificate of the TLS handshake, for each request on the connection.
-        .on_connect_ext(|io: &JsonErrors<T>, data| {
-            if let Some(cert) = io.client_certificate() {
-                data.insert(cert);
+        // RFC 8705: the certificate of the TLS handshake, for each request on the connection,
+        // with whether it chains to the configured CA (the handshake accepted it either way).
+        .on_connect_ext(move |io: &JsonErrors<T>, data| {
+            let Some(chain) = io.client_chain() else {
+                return;
+            };
+            if let Some((leaf, intermediates)) = chain.split_first() {
+                let chains_to_ca = client_ca
+                    .as_ref()
+                    .is_some_and(|ca| ca.chains(leaf, intermediates));
+                data.insert(TlsClientCertificate(Presented {
+                    der: leaf.as_ref().to_vec(),
+                    chains_to_ca,
+                }));
             }
         })
         .local_addr(addr)

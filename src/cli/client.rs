@@ -22,8 +22,11 @@ pub enum AuthMethodArg {
     ClientSecretPost,
     PrivateKeyJwt,
     /// RFC 8705 §2.1: a CA-issued client certificate naming the client (--tls-subject,
-    /// --tls-san-dns or --tls-san-uri).
+    /// --tls-san-dns, --tls-san-uri, --tls-san-ip or --tls-san-email).
     TlsClientAuth,
+    /// RFC 8705 §2.2: a client certificate (self-signed is fine) carrying one of the client's
+    /// public keys (--jwks-file or --jwks-uri).
+    SelfSignedTlsClientAuth,
 }
 
 #[derive(Subcommand)]
@@ -43,15 +46,17 @@ pub enum ClientCommand {
         #[arg(long)]
         audience: Vec<String>,
         /// How the client authenticates: with a secret (client_secret_basic and
-        /// client_secret_post both work), or with JWTs signed by its own key (private_key_jwt,
-        /// with --jwks-file or --jwks-uri).
+        /// client_secret_post both work), with JWTs signed by its own key (private_key_jwt,
+        /// with --jwks-file or --jwks-uri), or with a client certificate (tls_client_auth, or
+        /// self_signed_tls_client_auth with --jwks-file or --jwks-uri).
         #[arg(long, value_enum, default_value = "client_secret_basic")]
         auth_method: AuthMethodArg,
-        /// private_key_jwt: a file holding the client's public keys as a JWK Set.
+        /// private_key_jwt, self_signed_tls_client_auth: a file holding the client's public keys
+        /// as a JWK Set.
         #[arg(long, conflicts_with_all = ["jwks_uri", "secret", "secret_stdin"])]
         jwks_file: Option<PathBuf>,
-        /// private_key_jwt: where the client publishes its JWK Set (https://; http:// only on
-        /// a loopback address).
+        /// private_key_jwt, self_signed_tls_client_auth: where the client publishes its JWK Set
+        /// (https://; http:// only on a loopback address).
         #[arg(long, conflicts_with_all = ["secret", "secret_stdin"])]
         jwks_uri: Option<String>,
         /// Use this secret instead of generating one (visible to other local users: prefer
@@ -63,14 +68,22 @@ pub enum ClientCommand {
         secret_stdin: bool,
         /// tls_client_auth: the subject DN its certificate must have, as an RFC 4514 string
         /// ("CN=agent-desk,O=Partner Inc,C=US").
-        #[arg(long, conflicts_with_all = ["tls_san_dns", "tls_san_uri", "secret", "secret_stdin"])]
+        #[arg(long, group = "tls_name", conflicts_with_all = ["secret", "secret_stdin"])]
         tls_subject: Option<String>,
         /// tls_client_auth: a DNS name its certificate must carry as a subject alternative name.
-        #[arg(long, conflicts_with_all = ["tls_san_uri", "secret", "secret_stdin"])]
+        #[arg(long, group = "tls_name", conflicts_with_all = ["secret", "secret_stdin"])]
         tls_san_dns: Option<String>,
         /// tls_client_auth: a URI its certificate must carry as a subject alternative name.
-        #[arg(long, conflicts_with_all = ["secret", "secret_stdin"])]
+        #[arg(long, group = "tls_name", conflicts_with_all = ["secret", "secret_stdin"])]
         tls_san_uri: Option<String>,
+        /// tls_client_auth: an IP address its certificate must carry as a subject alternative
+        /// name (compared as an address: 2001:db8::1 is 2001:0db8:0:0:0:0:0:1).
+        #[arg(long, group = "tls_name", conflicts_with_all = ["secret", "secret_stdin"])]
+        tls_san_ip: Option<std::net::IpAddr>,
+        /// tls_client_auth: an email address its certificate must carry as a subject
+        /// alternative name.
+        #[arg(long, group = "tls_name", conflicts_with_all = ["secret", "secret_stdin"])]
+        tls_san_email: Option<String>,
         /// Refuse its token requests without a DPoP proof (RFC 9449): its tokens are then
         /// always bound to its key.
         #[arg(long)]
@@ -104,7 +117,8 @@ pub enum ClientCommand {
     },
     #[command(flatten)]
     Lifecycle(LifecycleCommand),
-    /// Replace a private_key_jwt client's public keys (every instance within 5 seconds).
+    /// Replace the public keys of a private_key_jwt or self_signed_tls_client_auth client (every
+    /// instance within 5 seconds).
     SetJwks {
         #[arg(long)]
         id: String,
@@ -154,15 +168,17 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             tls_subject,
             tls_san_dns,
             tls_san_uri,
+            tls_san_ip,
+            tls_san_email,
             sql,
         } => {
             let jwks = jwks_arg(jwks_file.as_deref(), jwks_uri)?;
-            let tls = match (tls_subject, tls_san_dns, tls_san_uri) {
-                (Some(dn), _, _) => Some(TlsSubject::Dn(dn)),
-                (_, Some(dns), _) => Some(TlsSubject::SanDns(dns)),
-                (_, _, Some(uri)) => Some(TlsSubject::SanUri(uri)),
-                _ => None,
-            };
+            let tls = tls_subject
+                .map(TlsSubject::Dn)
+                .or(tls_san_dns.map(TlsSubject::SanDns))
+                .or(tls_san_uri.map(TlsSubject::SanUri))
+                .or(tls_san_ip.map(TlsSubject::SanIp))
+                .or(tls_san_email.map(TlsSubject::SanEmail));
             let auth = match (auth_method, jwks, tls) {
                 (AuthMethodArg::TlsClientAuth, None, Some(subject)) => {
                     NewClientAuth::TlsClientAuth(subject)
@@ -170,14 +186,13 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                 (AuthMethodArg::TlsClientAuth, _, _) => {
                     return Err(CliError::Usage(
                         "--auth-method tls_client_auth needs one of --tls-subject, --tls-san-dns, \
-                         --tls-san-uri (and no JWK Set)"
+                         --tls-san-uri, --tls-san-ip, --tls-san-email (and no JWK Set)"
                             .into(),
                     ));
                 }
                 (_, _, Some(_)) => {
                     return Err(CliError::Usage(
-                        "--tls-subject, --tls-san-dns and --tls-san-uri are for --auth-method \
-                         tls_client_auth"
+                        "--tls-subject and --tls-san-* are for --auth-method tls_client_auth"
                             .into(),
                     ));
                 }
@@ -185,14 +200,23 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
                     (AuthMethodArg::PrivateKeyJwt, Some(jwks)) => {
                         NewClientAuth::PrivateKeyJwt(jwks)
                     }
-                    (AuthMethodArg::PrivateKeyJwt, None) => {
+                    (AuthMethodArg::SelfSignedTlsClientAuth, Some(jwks)) => {
+                        NewClientAuth::SelfSignedTlsClientAuth(jwks)
+                    }
+                    (
+                        AuthMethodArg::PrivateKeyJwt | AuthMethodArg::SelfSignedTlsClientAuth,
+                        None,
+                    ) => {
                         return Err(CliError::Usage(
-                            "--auth-method private_key_jwt needs --jwks-file or --jwks-uri".into(),
+                            "--auth-method private_key_jwt and self_signed_tls_client_auth need \
+                             --jwks-file or --jwks-uri"
+                                .into(),
                         ));
                     }
                     (_, Some(_)) => {
                         return Err(CliError::Usage(
-                            "--jwks-file and --jwks-uri are for --auth-method private_key_jwt"
+                            "--jwks-file and --jwks-uri are for --auth-method private_key_jwt or \
+                             self_signed_tls_client_auth"
                                 .into(),
                         ));
                     }
@@ -205,6 +229,7 @@ pub async fn run(command: ClientCommand, settings: &Settings, now: i64) -> Resul
             };
             let method = match &auth {
                 NewClientAuth::TlsClientAuth(_) => "tls_client_auth",
+                NewClientAuth::SelfSignedTlsClientAuth(_) => "self_signed_tls_client_auth",
                 _ => "private_key_jwt",
             };
             // A secret the admin supplied is never printed: only a generated one, once.

@@ -214,7 +214,7 @@ pub fn client_json(row: &ClientRow, settings: &Settings) -> Value {
     } else {
         row.audiences.clone()
     };
-    json!({
+    let mut out = json!({
         "client_id": row.client_id,
         "enabled": row.enabled,
         "token_endpoint_auth_method": row.auth_method,
@@ -229,7 +229,16 @@ pub fn client_json(row: &ClientRow, settings: &Settings) -> Value {
         "quota_mode": p.quota_mode.as_str(),
         "created_at": rfc3339(row.created_at * 1000),
         "updated_at": rfc3339(row.updated_at * 1000),
-    })
+    });
+    // RFC 8705 §2.1.2 and RFC 7591 §2 names, only for the clients that have them.
+    if let Some(subject) = &row.tls_subject {
+        let (name, value) = subject.describe();
+        out[name] = json!(value);
+    }
+    if let Some(uri) = &row.jwks_uri {
+        out["jwks_uri"] = json!(uri);
+    }
+    out
 }
 
 /// SQL for the admin's provisioning migrations, headed like `client create --sql`'s.

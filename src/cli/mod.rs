@@ -44,8 +44,9 @@ enum Command {
         provisioning: Option<PathBuf>,
     },
     /// Partner clients for the client-credentials grant.
+    /// (Boxed: `client create` has many flags, and the enum is as large as its largest.)
     #[command(subcommand)]
-    Client(client::ClientCommand),
+    Client(Box<client::ClientCommand>),
     /// API keys for the guarded customer APIs.
     #[command(subcommand)]
     Apikey(apikey::ApikeyCommand),
@@ -117,7 +118,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
             print(&json!({"schema": schema, "provisioning": report}));
             Ok(())
         }
-        Command::Client(c) => client::run(c, &settings, now).await,
+        Command::Client(c) => client::run(*c, &settings, now).await,
         Command::Apikey(c) => apikey::run(c, &settings, now).await,
         Command::Customer(c) => customer::run(c, &settings, now).await,
         Command::Keys(c) => keys::run(c, &settings, now).await,

@@ -118,6 +118,10 @@ pub(super) const VARIABLES: &[(&str, Setter)] = &[
         s.client_cert_header = Some(v.trim().to_ascii_lowercase());
         Ok(())
     }),
+    ("TOLLGATE_CLIENT_CERT_CA_PATH", |s, v| {
+        s.client_cert_ca_path = Some(v.trim().into());
+        Ok(())
+    }),
     ("TOLLGATE_KEY_ROTATION_DAYS", |s, v| {
         parse(&mut s.key_rotation_days, v)
     }),

@@ -127,6 +127,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The header such a proxy puts the client certificate in (URL-encoded PEM), if any.
     pub client_cert_header: Option<String>,
+    /// PEM CAs a certificate from that header must chain to for `tls_client_auth`, checked by
+    /// tollgate itself (default: `[tls] client_ca_path`; neither: the proxy's check is trusted).
+    pub client_cert_ca_path: Option<PathBuf>,
     /// Rotate the signing key when the newest is this many days old (0: only by hand).
     pub key_rotation_days: u32,
     /// The longest lifetime (`exp` − `iat`) of a client assertion accepted, in seconds.
@@ -181,6 +184,7 @@ impl Default for Settings {
             trusted_proxy_hops: 0,
             trusted_proxies: Vec::new(),
             client_cert_header: None,
+            client_cert_ca_path: None,
             key_rotation_days: 0,
             client_assertion_max_lifetime: 3600,
             dpop_proof_max_age: 60,
@@ -289,6 +293,13 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "TOLLGATE_CLIENT_CERT_HEADER needs TOLLGATE_TRUSTED_PROXIES: the header is \
                  believed only on connections from those addresses"
+                    .into(),
+            ));
+        }
+        if self.client_cert_ca_path.is_some() && self.client_cert_header.is_none() {
+            return Err(ConfigError::Invalid(
+                "TOLLGATE_CLIENT_CERT_CA_PATH checks certificates from \
+                 TOLLGATE_CLIENT_CERT_HEADER: set that too"
                     .into(),
             ));
         }

@@ -229,17 +229,30 @@ fn sender_constraint_settings_parse_and_are_checked() {
         ("TOLLGATE_DPOP_PROOF_MAX_AGE", "120"),
         ("TOLLGATE_CLIENT_CERT_HEADER", "X-Client-Cert"),
         ("TOLLGATE_TRUSTED_PROXIES", "10.0.0.5, ::1"),
+        (
+            "TOLLGATE_CLIENT_CERT_CA_PATH",
+            "/etc/tollgate/partner-ca.pem",
+        ),
     ]))
     .unwrap();
     assert_eq!(s.dpop_nonce, crate::domain::dpop::NonceMode::Required);
     assert_eq!(s.dpop_proof_max_age, 120);
     assert_eq!(s.client_cert_header.as_deref(), Some("x-client-cert"));
     assert_eq!(s.trusted_proxies.len(), 2);
+    assert_eq!(
+        s.client_cert_ca_path.as_deref(),
+        Some(std::path::Path::new("/etc/tollgate/partner-ca.pem"))
+    );
     for bad in [
         vec![("TOLLGATE_DPOP_NONCE", "sometimes")],
         vec![("TOLLGATE_DPOP_PROOF_MAX_AGE", "0")],
         vec![("TOLLGATE_TRUSTED_PROXIES", "proxy.internal")],
         vec![("TOLLGATE_CLIENT_CERT_HEADER", "X-Client-Cert")],
+        // A CA for a header nobody sends.
+        vec![(
+            "TOLLGATE_CLIENT_CERT_CA_PATH",
+            "/etc/tollgate/partner-ca.pem",
+        )],
     ] {
         assert!(Settings::from_env(&env(&bad)).is_err(), "{bad:?}");
     }

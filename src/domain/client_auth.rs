@@ -1,7 +1,8 @@
 //! Client authentication at every endpoint that takes it (token, revocation, introspection):
 //! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1), through the credential
-//! cache when the same secret verified recently, else against the stored argon2id hash; or
-//! `private_key_jwt` (`client_assertion`).
+//! cache when the same secret verified recently, else against the stored argon2id hash;
+//! `private_key_jwt` (`client_assertion`); or a client certificate, `tls_client_auth` and
+//! `self_signed_tls_client_auth` (`mtls`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -136,7 +137,9 @@ async fn authenticate_secret(
     let client = auth.store.client(id).await?;
     let phc = client.as_ref().and_then(|c| match &c.auth {
         ClientAuth::Secret { hash } => Some(hash.clone()),
-        ClientAuth::PrivateKeyJwt(_) | ClientAuth::TlsClientAuth(_) => None,
+        ClientAuth::PrivateKeyJwt(_)
+        | ClientAuth::TlsClientAuth(_)
+        | ClientAuth::SelfSignedTlsClientAuth(_) => None,
     });
     let has_secret = phc.is_some();
     let mut ok = auth.hasher.verify(phc, bind(id, secret)).await? && has_secret;

@@ -1,5 +1,6 @@
-//! The keys of `private_key_jwt` clients, held per instance so that an assertion costs a
-//! signature check and no database query.
+//! The keys of `private_key_jwt` and `self_signed_tls_client_auth` clients, held per instance
+//! so that an assertion costs a signature check, and a certificate a comparison, and no
+//! database query.
 //!
 //! A client's record and its registered JWK Set are cached until the cache epoch moves (any
 //! change to a client, `client set-jwks` included, reaches every instance within the same
@@ -27,10 +28,14 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Beyond this many cached clients the cache starts over rather than grow without bound.
 const MAX_ENTRIES: usize = 100_000;
 
-/// A client as the assertion check needs it.
+/// A client as the assertion and certificate checks need it.
 pub struct KeyedClient {
     pub record: ClientRecord,
+    /// The keys its assertions may be signed with (`private_key_jwt` only).
     pub keys: KeySource,
+    /// The keys its certificate may carry (`self_signed_tls_client_auth` only). Apart from
+    /// `keys` so that a client of one method can never authenticate by the other.
+    pub certificate_keys: KeySource,
 }
 
 pub enum KeySource {
@@ -110,21 +115,29 @@ impl ClientKeys {
         let Some(record) = store.client(id).await? else {
             return Ok(None);
         };
-        let keys = match &record.auth {
-            ClientAuth::Secret { .. } | ClientAuth::TlsClientAuth(_) => KeySource::None,
-            ClientAuth::PrivateKeyJwt(ClientJwks::Inline(json)) => {
-                match ClientKeySet::parse(json) {
-                    Ok(set) => KeySource::Registered(Arc::new(set)),
-                    Err(why) => {
-                        // Written by something other than the CLI (an admin's SQL).
-                        tracing::warn!(client_id = id, %why, "a client's stored JWK Set is unusable");
-                        KeySource::None
-                    }
+        let source = |jwks: &ClientJwks| match jwks {
+            ClientJwks::Inline(json) => match ClientKeySet::parse(json) {
+                Ok(set) => KeySource::Registered(Arc::new(set)),
+                Err(why) => {
+                    // Written by something other than the CLI (an admin's SQL).
+                    tracing::warn!(client_id = id, %why, "a client's stored JWK Set is unusable");
+                    KeySource::None
                 }
-            }
-            ClientAuth::PrivateKeyJwt(ClientJwks::Uri(uri)) => KeySource::Published(uri.clone()),
+            },
+            ClientJwks::Uri(uri) => KeySource::Published(uri.clone()),
         };
-        let entry = Arc::new(KeyedClient { record, keys });
+        let (keys, certificate_keys) = match &record.auth {
+            ClientAuth::Secret { .. } | ClientAuth::TlsClientAuth(_) => {
+                (KeySource::None, KeySource::None)
+            }
+            ClientAuth::PrivateKeyJwt(jwks) => (source(jwks), KeySource::None),
+            ClientAuth::SelfSignedTlsClientAuth(jwks) => (KeySource::None, source(jwks)),
+        };
+        let entry = Arc::new(KeyedClient {
+            record,
+            keys,
+            certificate_keys,
+        });
         if let Ok(mut clients) = self.clients.write()
             && freshness.epoch() == epoch
         {

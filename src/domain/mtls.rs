@@ -1,11 +1,12 @@
-//! Mutual TLS (RFC 8705): `tls_client_auth` client authentication (§2.1: a certificate that
-//! chains to the configured CA and names the client) and certificate-bound access tokens (§3):
-//! a client registered with `--bind-certificate`, or one that authenticated with its
-//! certificate, gets tokens whose `cnf."x5t#S256"` is the thumbprint of the certificate it
-//! presented at the token endpoint, and a resource accepts such a token only from a connection
-//! presenting the same certificate. The certificate comes from tollgate's own TLS handshake
-//! (which checked the chain) or from a trusted proxy's header (the proxy checked it; see
-//! `http::extract`).
+//! Mutual TLS (RFC 8705): client authentication by certificate, `tls_client_auth` (§2.1: a
+//! certificate that chains to the configured CA and names the client) and
+//! `self_signed_tls_client_auth` (§2.2: a certificate, self-signed or not, carrying one of the
+//! client's registered public keys), and certificate-bound access tokens (§3): a client
+//! registered with `--bind-certificate`, or one that authenticated with its certificate, gets
+//! tokens whose `cnf."x5t#S256"` is the thumbprint of the certificate it presented at the token
+//! endpoint, and a resource accepts such a token only from a connection presenting the same
+//! certificate. The certificate comes from tollgate's own TLS handshake or from a trusted
+//! proxy's header, with whether it chains to the CA (see `http::extract`).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
@@ -14,17 +15,28 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::domain::Authority;
 use crate::domain::Error;
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
+use crate::domain::client_keys::KeySource;
 use crate::domain::limits::Keys;
 use crate::metrics::AuthFailure;
 use crate::security::tokens::Confirmation;
 use crate::security::x509;
 use crate::store::{ClientAuth, ClientRecord, TlsSubject};
 use crate::types::ClientId;
-use crate::wire::client_cert::ClientCertificate;
+use crate::wire::client_cert::{ClientCertificate, Presented};
 
 /// RFC 8705 §3.1: `x5t#S256` is the base64url SHA-256 of the certificate's DER.
 pub fn thumbprint(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(digest(&SHA256, der))
+}
+
+/// Whether tokens of `client` are bound to its certificate: registered so, or it
+/// authenticates with one (RFC 8705 §3).
+fn binds(client: &ClientRecord) -> bool {
+    client.bind_certificate
+        || matches!(
+            client.auth,
+            ClientAuth::TlsClientAuth(_) | ClientAuth::SelfSignedTlsClientAuth(_)
+        )
 }
 
 /// The thumbprint a new token of `client` is bound to: the presented certificate's, for a
@@ -37,10 +49,9 @@ pub fn confirmation(
         Ok(presented) => presented,
         Err(why) => return Err(Error::invalid_request(*why)),
     };
-    let bind = client.bind_certificate || matches!(client.auth, ClientAuth::TlsClientAuth(_));
-    match (bind, presented) {
+    match (binds(client), presented) {
         (false, _) => Ok(None),
-        (true, Some(der)) => Ok(Some(thumbprint(der))),
+        (true, Some(p)) => Ok(Some(thumbprint(&p.der))),
         (true, None) => Err(Error::invalid_request(
             "this client's tokens are bound to its certificate: present one over mutual TLS \
              (RFC 8705 section 3)",
@@ -48,9 +59,10 @@ pub fn confirmation(
     }
 }
 
-/// `tls_client_auth` (RFC 8705 §2.1): the client named by `client_id`, if it is registered for
-/// this method and the request's certificate names it as registered. Every refusal is the same
-/// `invalid_client`; the reason goes to the log and the audit trail.
+/// `tls_client_auth` or `self_signed_tls_client_auth` (RFC 8705 §2): the client named by
+/// `client_id`, if it is registered for one of them and the request's certificate passes that
+/// method's check. Every refusal is the same `invalid_client`; the reason goes to the log and
+/// the audit trail.
 pub async fn authenticate(
     auth: &Authority,
     id: &ClientId,
@@ -82,19 +94,34 @@ pub async fn authenticate(
         .await?;
     let why = match (&client, presented) {
         (None, _) => "unknown client",
-        (Some(c), Some(der)) => match &c.record.auth {
+        (Some(c), Some(p)) => match &c.record.auth {
+            // §2.1: the chain is what makes the subject mean anything.
+            ClientAuth::TlsClientAuth(_) if !p.chains_to_ca => {
+                "the client certificate does not chain to the configured CA"
+            }
             // A success gives the attempt's slot back (dropping it).
-            ClientAuth::TlsClientAuth(subject) if names(subject, der) => {
+            ClientAuth::TlsClientAuth(subject) if names(subject, &p.der) => {
                 return Ok(c.record.clone());
             }
             ClientAuth::TlsClientAuth(_) => "the client certificate does not name the client",
-            _ => "no client authentication (the client does not use tls_client_auth)",
+            ClientAuth::SelfSignedTlsClientAuth(_) => {
+                if carries_a_key_of(auth, &c.certificate_keys, p, now_secs).await {
+                    return Ok(c.record.clone());
+                }
+                "the client certificate's public key is not one of the client's keys"
+            }
+            _ => "no client authentication (the client does not authenticate with a certificate)",
         },
         (Some(_), None) => "no client authentication (no client certificate presented)",
     };
     attempt.failed();
+    let method = match client.as_ref().map(|c| &c.record.auth) {
+        Some(ClientAuth::SelfSignedTlsClientAuth(_)) => "self_signed_tls_client_auth",
+        _ => "tls_client_auth",
+    };
     tracing::info!(
         reason = why,
+        method,
         client_id = id.as_str(),
         "client certificate refused"
     );
@@ -103,14 +130,40 @@ pub async fn authenticate(
         .record(
             AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis)
                 .client(id.as_str())
-                .detail(format!("tls_client_auth: {why}")),
+                .detail(format!("{method}: {why}")),
         )
         .await?;
     Err(Error::InvalidClient)
 }
 
+/// RFC 8705 §2.2: the certificate's public key is one of the client's keys (the key material
+/// compared, not its encoding). Published keys are fetched again, at most once a minute, when
+/// none matches: the client may have rotated.
+async fn carries_a_key_of(
+    auth: &Authority,
+    keys: &KeySource,
+    presented: &Presented,
+    now_secs: i64,
+) -> bool {
+    let Some(key) = x509::public_key(&presented.der) else {
+        return false;
+    };
+    match keys {
+        KeySource::None => false,
+        KeySource::Registered(set) => set.has_public_key(&key),
+        KeySource::Published(uri) => {
+            let held = auth.client_keys.published(uri, false, now_secs).await;
+            if held.as_deref().is_some_and(|set| set.has_public_key(&key)) {
+                return true;
+            }
+            let again = auth.client_keys.published(uri, true, now_secs).await;
+            again.as_deref().is_some_and(|set| set.has_public_key(&key))
+        }
+    }
+}
+
 /// RFC 8705 §2.1.2: the registered subject DN equals the certificate's, or the registered DNS
-/// name or URI is among its subject alternative names.
+/// name, URI, IP address or email address is among its subject alternative names.
 fn names(subject: &TlsSubject, der: &[u8]) -> bool {
     match subject {
         TlsSubject::Dn(dn) => x509::subject_dn(der).is_some_and(|s| x509::same_dn(dn, &s)),
@@ -119,6 +172,10 @@ fn names(subject: &TlsSubject, der: &[u8]) -> bool {
             .iter()
             .any(|n| n.eq_ignore_ascii_case(name)),
         TlsSubject::SanUri(uri) => x509::alt_names(der).1.iter().any(|u| u == uri),
+        TlsSubject::SanIp(ip) => x509::san_ips(der).contains(ip),
+        TlsSubject::SanEmail(email) => x509::san_emails(der)
+            .iter()
+            .any(|e| x509::same_email(email, e)),
     }
 }
 
@@ -134,7 +191,7 @@ pub fn check_binding(cnf: Option<&Confirmation>, cert: &ClientCertificate) -> Re
         return Ok(());
     };
     match presented {
-        Some(der) if thumbprint(der) == bound => Ok(()),
+        Some(p) if thumbprint(&p.der) == bound => Ok(()),
         Some(_) => Err(Error::InvalidToken(
             "the token is bound to another client certificate",
         )),
@@ -166,7 +223,10 @@ mod tests {
     }
 
     fn cert(der: Option<&[u8]>) -> ClientCertificate {
-        ClientCertificate(Ok(der.map(<[u8]>::to_vec)))
+        ClientCertificate(Ok(der.map(|d| Presented {
+            der: d.to_vec(),
+            chains_to_ca: true,
+        })))
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum NewClientAuth {
     PrivateKeyJwt(ClientJwks),
     /// `tls_client_auth` (RFC 8705 §2.1): what its certificate must name.
     TlsClientAuth(TlsSubject),
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): the public keys its certificate may
+    /// carry, or where they are published.
+    SelfSignedTlsClientAuth(ClientJwks),
 }
 
 /// What `prepare_client` made: the record, and the secret to hand over once (none for a
@@ -75,6 +78,9 @@ pub fn prepare_client(
         NewClientAuth::PrivateKeyJwt(jwks) => (ClientAuth::PrivateKeyJwt(check_jwks(jwks)?), None),
         NewClientAuth::TlsClientAuth(subject) => {
             (ClientAuth::TlsClientAuth(check_tls_subject(subject)?), None)
+        }
+        NewClientAuth::SelfSignedTlsClientAuth(jwks) => {
+            (ClientAuth::SelfSignedTlsClientAuth(check_jwks(jwks)?), None)
         }
     };
     Ok((
@@ -116,7 +122,8 @@ pub fn check_audiences(given: Vec<String>, server_audience: &str) -> Result<Vec<
 }
 
 /// What a `tls_client_auth` certificate must name: a non-empty DN of `type=value` parts, a DNS
-/// name, or an absolute URI (RFC 8705 §2.1.2).
+/// name, an absolute URI, an IP address (parsed already) or an email address (RFC 8705
+/// §2.1.2).
 pub fn check_tls_subject(subject: TlsSubject) -> Result<TlsSubject, Error> {
     let ok = match &subject {
         TlsSubject::Dn(dn) => !dn.trim().is_empty() && dn.contains('='),
@@ -127,12 +134,18 @@ pub fn check_tls_subject(subject: TlsSubject) -> Result<TlsSubject, Error> {
                     .all(|b| b.is_ascii_alphanumeric() || b"-.*".contains(&b))
         }
         TlsSubject::SanUri(uri) => is_absolute_uri(uri),
+        TlsSubject::SanIp(_) => true,
+        // An rfc822Name is an RFC 5321 Mailbox (RFC 5280 §4.2.1.6): local part, @, domain.
+        TlsSubject::SanEmail(email) => email.rsplit_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && email.bytes().all(|b| b.is_ascii_graphic())
+        }),
     };
     if ok {
         Ok(subject)
     } else {
         Err(Error::invalid_request(
-            "the certificate subject must be an RFC 4514 DN (CN=...), a DNS name or an              absolute URI",
+            "the certificate subject must be an RFC 4514 DN (CN=...), a DNS name, an absolute \
+             URI or an email address",
         ))
     }
 }
@@ -192,6 +205,7 @@ pub async fn create_client(
         ClientAuth::Secret { .. } => "client_secret",
         ClientAuth::PrivateKeyJwt(_) => "private_key_jwt",
         ClientAuth::TlsClientAuth(_) => "tls_client_auth",
+        ClientAuth::SelfSignedTlsClientAuth(_) => "self_signed_tls_client_auth",
     };
     AuditEvent::new(AuditKind::ClientCreated, &Caller::cli(), now * 1000)
         .client(record.client_id.as_str())
@@ -221,7 +235,8 @@ pub async fn set_client_jwks(
     let jwks = check_jwks(jwks)?;
     if !store.set_client_jwks(client_id, &jwks, now).await? {
         return Err(Error::invalid_request(format!(
-            "no client {client_id} that authenticates with private_key_jwt"
+            "no client {client_id} that authenticates with private_key_jwt or \
+             self_signed_tls_client_auth"
         )));
     }
     let what = match &jwks {

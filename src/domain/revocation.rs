@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::client_assertion::Endpoint;
 use crate::domain::client_auth::{authenticate, client_is_active};
-use crate::domain::{Authority, Error};
+use crate::domain::{Authority, Error, mtls};
 use crate::security::tokens::AccessClaims;
 use crate::store::RevokedRow;
 use crate::wire::client_cert::ClientCertificate;
@@ -130,6 +130,15 @@ pub async fn introspect(
     };
     if is_revoked(auth, &claims.jti).await? || !client_is_active(auth, &claims.client_id).await? {
         return Ok(None);
+    }
+    // RFC 8705 §3.2 leaves it to the resource server to check a certificate-bound token's
+    // binding, so the answer carries `cnf` (RFC 7662 §2.2 allows any claim) for whoever asks.
+    // But when the holder itself asks about its own bound token, tollgate is the one that can
+    // check: this request must present the certificate the token is bound to, as at any
+    // resource, or it is refused with 401 invalid_token (RFC 6750 §3.1). A resource server
+    // introspecting with its own credentials is not the holder and gets the plain answer.
+    if claims.client_id == client.client_id.as_str() {
+        mtls::check_binding(claims.cnf.as_ref(), cert)?;
     }
     Ok(Some(claims))
 }

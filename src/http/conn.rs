@@ -78,16 +78,16 @@ impl<T> JsonErrors<T> {
 
 /// The client certificate of a connection (RFC 8705), for the request's connection data.
 #[derive(Clone)]
-pub struct TlsClientCertificate(pub Vec<u8>);
+pub struct TlsClientCertificate(pub crate::wire::client_cert::Presented);
 
 /// A connection that may carry a client certificate.
 pub trait PeerCertificate {
-    /// The DER of the certificate the client presented in the TLS handshake, if any.
-    fn client_certificate(&self) -> Option<TlsClientCertificate>;
+    /// The certificates the client presented in the TLS handshake, leaf first, if any.
+    fn client_chain(&self) -> Option<Vec<rustls_pki_types::CertificateDer<'static>>>;
 }
 
 impl PeerCertificate for JsonErrors<tokio::net::TcpStream> {
-    fn client_certificate(&self) -> Option<TlsClientCertificate> {
+    fn client_chain(&self) -> Option<Vec<rustls_pki_types::CertificateDer<'static>>> {
         None
     }
 }
@@ -95,12 +95,12 @@ impl PeerCertificate for JsonErrors<tokio::net::TcpStream> {
 impl PeerCertificate
     for JsonErrors<actix_tls::accept::rustls_0_23::TlsStream<tokio::net::TcpStream>>
 {
-    fn client_certificate(&self) -> Option<TlsClientCertificate> {
+    fn client_chain(&self) -> Option<Vec<rustls_pki_types::CertificateDer<'static>>> {
         let (_, session) = self.io.get_ref();
         session
             .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(|leaf| TlsClientCertificate(leaf.as_ref().to_vec()))
+            .filter(|chain| !chain.is_empty())
+            .map(<[_]>::to_vec)
     }
 }
 

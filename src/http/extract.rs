@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, generic};
 use crate::http::middleware::RequestId;
 use crate::http::state::AppState;
 use crate::wire;
-use crate::wire::client_cert::ClientCertificate;
+use crate::wire::client_cert::{ClientCertificate, Presented};
 use crate::wire::dpop::DpopRequest;
 use crate::wire::login::LoginRequest;
 use crate::wire::profile_request::{ProfileRequest, RawProfileRequest};
@@ -123,7 +123,16 @@ impl FromRequest for ClientCertificate {
     }
 }
 
-fn client_certificate(req: &HttpRequest) -> Result<Option<Vec<u8>>, &'static str> {
+/// What a header certificate is trusted for. The proxy terminated TLS, so the handshake proved
+/// the client holds the certificate's key whatever the chain: that is all binding (RFC 8705
+/// §3) and `self_signed_tls_client_auth` (§2.2) need. Whether it chains to the partners' CA
+/// (`tls_client_auth`, §2.1) is checked here again, with rustls-webpki, when tollgate knows that
+/// CA (`TOLLGATE_CLIENT_CERT_CA_PATH`, else `[tls] client_ca_path`): a proxy that also serves
+/// self-signed clients must accept certificates it cannot verify (nginx
+/// `ssl_verify_client optional_no_ca`), so its acceptance proves nothing about the chain.
+/// Without a CA configured, the proxy is trusted to have verified the chain, as before; the
+/// README tells operators of mixed set-ups to configure the CA.
+fn client_certificate(req: &HttpRequest) -> Result<Option<Presented>, &'static str> {
     if let Some(cert) = req.conn_data::<TlsClientCertificate>() {
         return Ok(Some(cert.0.clone()));
     }
@@ -140,9 +149,9 @@ fn client_certificate(req: &HttpRequest) -> Result<Option<Vec<u8>>, &'static str
         return Ok(None);
     }
     let mut values = req.headers().get_all(name);
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err("the client certificate header is repeated"),
+    let der = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(_), Some(_)) => return Err("the client certificate header is repeated"),
         (Some(v), None) => {
             let text = v
                 .to_str()
@@ -151,9 +160,15 @@ fn client_certificate(req: &HttpRequest) -> Result<Option<Vec<u8>>, &'static str
             if text.trim().is_empty() {
                 return Ok(None);
             }
-            wire::client_cert::parse(text).map(Some)
+            wire::client_cert::parse(text)?
         }
-    }
+    };
+    // Proxies forward the leaf alone: the CA file must hold any intermediate CA as well.
+    let chains_to_ca = match &state.header_ca {
+        Some(ca) => ca.chains(&rustls_pki_types::CertificateDer::from(der.as_slice()), &[]),
+        None => true,
+    };
+    Ok(Some(Presented { der, chains_to_ca }))
 }
 
 /// Who is calling, for the audit trail and the abuse limits: the peer address and the request

@@ -18,6 +18,9 @@ pub struct AppState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Where a trusted proxy puts the client certificate (RFC 8705 behind a proxy).
     pub client_cert_header: Option<actix_web::http::header::HeaderName>,
+    /// The CA a certificate from that header must chain to for `tls_client_auth`; `None`: the
+    /// proxy's own verification is trusted (see `http::extract`).
+    pub header_ca: Option<Arc<crate::tls::ClientCa>>,
     /// Whether a client certificate can reach tollgate at all (its own TLS asks for one, or a
     /// proxy forwards it): RFC 8705 §3.3 metadata.
     pub certificate_bound_tokens: bool,

@@ -19,6 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
+use super::public_key::{Curve, PublicKey};
+
 /// The algorithms a client assertion may use, as RFC 8414 `*_signing_alg_values_supported`
 /// names them. Never `HS*` (a shared secret is what this method avoids) nor `none`.
 pub const ASSERTION_ALGS: [(&str, Algorithm); 5] = [
@@ -67,6 +69,8 @@ pub struct ClientKey {
     /// The algorithms this key verifies (from its `kty` and curve, narrowed by its `alg`), each
     /// with the key parsed for it.
     verifiers: Vec<(Algorithm, ParsedPublicKey)>,
+    /// The key material, to compare with a certificate's (`self_signed_tls_client_auth`).
+    material: PublicKey,
 }
 
 impl ClientKey {
@@ -146,6 +150,12 @@ impl ClientKeySet {
         })
     }
 
+    /// Whether one of the keys is `key` (RFC 8705 §2.2: the client's certificate carries one of
+    /// its registered keys).
+    pub fn has_public_key(&self, key: &PublicKey) -> bool {
+        self.keys.iter().any(|c| c.material == *key)
+    }
+
     /// Whether the set has a key with this `kid` (an unknown one may mean the client rotated).
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|c| c.kid.as_deref() == Some(kid))
@@ -222,27 +232,30 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
     let parsed = |alg: &'static dyn VerificationAlgorithm, bytes: &[u8]| {
         ParsedPublicKey::new(alg, bytes).map_err(|e| format!("unusable key: {e}"))
     };
-    let verifiers: Vec<(Algorithm, ParsedPublicKey)> = match kty {
+    let (verifiers, material): (Vec<(Algorithm, ParsedPublicKey)>, PublicKey) = match kty {
         "EC" => {
-            let (alg, len, verify): (_, _, &'static dyn VerificationAlgorithm) = match text("crv")?
-            {
-                Some("P-256") => (Algorithm::ES256, 32, &ECDSA_P256_SHA256_FIXED),
-                Some("P-384") => (Algorithm::ES384, 48, &ECDSA_P384_SHA384_FIXED),
-                Some(other) => {
-                    return Err(format!(
-                        "unsupported curve {:?}: expected P-256 or P-384",
-                        truncate(other)
-                    ));
-                }
-                None => return Err("an EC key needs crv".into()),
-            };
+            let (alg, len, verify, curve): (_, _, &'static dyn VerificationAlgorithm, _) =
+                match text("crv")? {
+                    Some("P-256") => (Algorithm::ES256, 32, &ECDSA_P256_SHA256_FIXED, Curve::P256),
+                    Some("P-384") => (Algorithm::ES384, 48, &ECDSA_P384_SHA384_FIXED, Curve::P384),
+                    Some(other) => {
+                        return Err(format!(
+                            "unsupported curve {:?}: expected P-256 or P-384",
+                            truncate(other)
+                        ));
+                    }
+                    None => return Err("an EC key needs crv".into()),
+                };
             let (x, y) = (b64("x")?, b64("y")?);
             if x.len() != len || y.len() != len {
                 return Err(format!("x and y of a {alg:?} key must be {len} bytes each"));
             }
             // SEC 1 §2.3.3 uncompressed point; aws-lc checks that it lies on the curve.
             let point = [&[4u8][..], &x, &y].concat();
-            vec![(alg, parsed(verify, &point)?)]
+            (
+                vec![(alg, parsed(verify, &point)?)],
+                PublicKey::ec(curve, x, y),
+            )
         }
         "RSA" => {
             let n = b64("n")?;
@@ -251,10 +264,11 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
                 return Err("RSA keys must have a modulus of at least 2048 bits".into());
             }
             let e = b64("e")?;
+            let material = PublicKey::rsa(&n, &e);
             let der = PublicKeyComponents { n, e }
                 .as_der()
                 .map_err(|_| "unusable key: not an RSA public key".to_owned())?;
-            vec![
+            let verifiers = vec![
                 (
                     Algorithm::RS256,
                     parsed(&RSA_PKCS1_2048_8192_SHA256, der.as_ref())?,
@@ -263,7 +277,8 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
                     Algorithm::PS256,
                     parsed(&RSA_PSS_2048_8192_SHA256, der.as_ref())?,
                 ),
-            ]
+            ];
+            (verifiers, material)
         }
         _ => {
             if text("crv")? != Some("Ed25519") {
@@ -273,7 +288,8 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             if x.len() != 32 {
                 return Err("x of an Ed25519 key must be 32 bytes".into());
             }
-            vec![(Algorithm::EdDSA, parsed(&ED25519, &x)?)]
+            let verifiers = vec![(Algorithm::EdDSA, parsed(&ED25519, &x)?)];
+            (verifiers, PublicKey::Ed25519(x))
         }
     };
     let verifiers = match text("alg")? {
@@ -296,7 +312,11 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             verifiers.into_iter().filter(|(a, _)| *a == alg).collect()
         }
     };
-    Ok(ClientKey { kid, verifiers })
+    Ok(ClientKey {
+        kid,
+        verifiers,
+        material,
+    })
 }
 
 /// Client-supplied text in a message, at a bounded length.
@@ -332,6 +352,16 @@ mod tests {
         assert_eq!(ok.candidates(Algorithm::ES256, Some("b")).count(), 1);
         assert_eq!(ok.candidates(Algorithm::ES256, None).count(), 2);
         assert_eq!(ok.candidates(Algorithm::RS256, None).count(), 0);
+    }
+
+    #[test]
+    fn a_key_is_found_by_its_material() {
+        let ok = ClientKeySet::parse(&set(vec![ec_key("a")])).unwrap();
+        let coordinate = |name: &str| URL_SAFE_NO_PAD.decode(ec_key("a")[name].as_str().unwrap());
+        let (x, y) = (coordinate("x").unwrap(), coordinate("y").unwrap());
+        assert!(ok.has_public_key(&PublicKey::ec(Curve::P256, x.clone(), y.clone())));
+        assert!(!ok.has_public_key(&PublicKey::ec(Curve::P384, x.clone(), y.clone())));
+        assert!(!ok.has_public_key(&PublicKey::ec(Curve::P256, y, x)));
     }
 
     #[test]

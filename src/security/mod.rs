@@ -8,6 +8,7 @@ pub mod client_keys;
 pub mod dpop;
 pub mod hashing;
 pub mod keys;
+pub mod public_key;
 pub mod tokens;
 pub mod verified;
 pub mod x509;

@@ -1,12 +1,24 @@
 //! What `tls_client_auth` (RFC 8705 §2.1) compares in a client certificate: its subject
-//! distinguished name as an RFC 4514 string, or one of its subject alternative names (DNS, URI;
-//! read by rustls-webpki, the parser rustls itself uses).
+//! distinguished name as an RFC 4514 string, or one of its subject alternative names (DNS, URI
+//! read by rustls-webpki, the parser rustls itself uses; IP address and email read here), and
+//! what `self_signed_tls_client_auth` (§2.2) compares: its public key.
 //!
 //! The subject is written out by hand because webpki hands it over as raw DER and no crate in
 //! the tree formats a DN: a Name is a SEQUENCE of SETs of (OID, string) pairs (RFC 5280
-//! §4.1.2.4), which is all this reads.
+//! §4.1.2.4), which is all this reads. webpki does not hand out rfc822Name entries at all, and
+//! IP entries only as a yes/no against one address, so the SAN extension is walked here too.
+
+use std::net::IpAddr;
 
 use rustls_pki_types::CertificateDer;
+
+use super::public_key::PublicKey;
+
+/// id-ce-subjectAltName (RFC 5280 §4.2.1.6).
+const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
+/// GeneralName tags (RFC 5280 §4.2.1.6, IMPLICIT context-specific): rfc822Name, iPAddress.
+const RFC822_NAME: u8 = 0x81;
+const IP_ADDRESS: u8 = 0x87;
 
 /// Attribute types with an RFC 4514 §3 short name (and DC, UID of RFC 4519).
 const SHORT_NAMES: [(&[u8], &str); 9] = [
@@ -70,6 +82,94 @@ pub fn alt_names(der: &[u8]) -> (Vec<String>, Vec<String>) {
             c.valid_uri_names().map(str::to_owned).collect(),
         ),
         Err(_) => (Vec::new(), Vec::new()),
+    }
+}
+
+/// The IP addresses among the certificate's subject alternative names (4 or 16 bytes each;
+/// an entry of another length is an address constraint's form, not an address, and skipped).
+pub fn san_ips(der: &[u8]) -> Vec<IpAddr> {
+    san_entries(der, IP_ADDRESS)
+        .filter_map(|raw| match raw.len() {
+            4 => <[u8; 4]>::try_from(raw).ok().map(IpAddr::from),
+            16 => <[u8; 16]>::try_from(raw).ok().map(IpAddr::from),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The email addresses (rfc822Name, IA5String) among its subject alternative names.
+pub fn san_emails(der: &[u8]) -> Vec<String> {
+    san_entries(der, RFC822_NAME)
+        .filter_map(|raw| std::str::from_utf8(raw).ok())
+        .filter(|s| s.is_ascii())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether two email addresses are the same mailbox: the local part as written, the domain
+/// without ASCII case (RFC 5280 §7.5).
+pub fn same_email(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
+        _ => false,
+    }
+}
+
+/// The certificate's public key; `None` for no certificate or a kind of key tollgate does not
+/// take (see `ClientKeySet`).
+pub fn public_key(der: &[u8]) -> Option<PublicKey> {
+    let cert = CertificateDer::from(der);
+    let parsed = webpki::EndEntityCert::try_from(&cert).ok()?;
+    PublicKey::from_spki(parsed.subject_public_key_info().as_ref())
+}
+
+/// The contents of the subject alternative names with GeneralName tag `tag`. Only a
+/// certificate webpki parses is walked (so its extensions are well-formed and not repeated).
+fn san_entries(der: &[u8], tag: u8) -> impl Iterator<Item = &[u8]> {
+    let cert = CertificateDer::from(der);
+    let names = webpki::EndEntityCert::try_from(&cert)
+        .ok()
+        .and_then(|_| alt_name_extension(der))
+        .unwrap_or_default();
+    Tlvs(names).filter(move |(t, _)| *t == tag).map(|(_, v)| v)
+}
+
+/// The GeneralNames of the SAN extension: Certificate → TBSCertificate → [3] Extensions (RFC
+/// 5280 §4.1).
+fn alt_name_extension(der: &[u8]) -> Option<&[u8]> {
+    let (0x30, certificate, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = tlv(certificate)? else {
+        return None;
+    };
+    let (_, extensions) = Tlvs(tbs).find(|(t, _)| *t == 0xa3)?;
+    let (0x30, extensions, _) = tlv(extensions)? else {
+        return None;
+    };
+    Tlvs(extensions).find_map(|(_, extension)| {
+        let (0x06, SUBJECT_ALT_NAME, rest) = tlv(extension)? else {
+            return None;
+        };
+        // An optional `critical` BOOLEAN, then the OCTET STRING holding the GeneralNames.
+        let value = Tlvs(rest).find(|(t, _)| *t == 0x04)?.1;
+        match tlv(value)? {
+            (0x30, names, _) => Some(names),
+            _ => None,
+        }
+    })
+}
+
+/// The TLVs of a DER sequence's contents, in order; stops at the first malformed one.
+struct Tlvs<'a>(&'a [u8]);
+
+impl<'a> Iterator for Tlvs<'a> {
+    type Item = (u8, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (tag, value, rest) = tlv(self.0)?;
+        self.0 = rest;
+        Some((tag, value))
     }
 }
 
@@ -183,7 +283,7 @@ fn dotted(oid: &[u8]) -> String {
 }
 
 /// One DER TLV: tag, contents, and what follows. Short and long definite lengths only.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(super) fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -251,6 +351,31 @@ mod tests {
         let (dns, uris) = alt_names(&der);
         assert_eq!(dns, vec!["api.partner.example"]);
         assert_eq!(uris, vec!["spiffe://partner.example/agent"]);
+    }
+
+    #[test]
+    fn ip_addresses_and_emails_are_read() {
+        let der = cert(
+            "p",
+            None,
+            vec![
+                SanType::IpAddress("192.0.2.1".parse().unwrap()),
+                SanType::IpAddress("2001:db8::1".parse().unwrap()),
+                SanType::Rfc822Name("Partner@Example.com".try_into().unwrap()),
+                SanType::DnsName("p.example".try_into().unwrap()),
+            ],
+        );
+        assert_eq!(
+            san_ips(&der),
+            vec![
+                "192.0.2.1".parse::<IpAddr>().unwrap(),
+                "2001:0db8:0:0:0:0:0:1".parse::<IpAddr>().unwrap()
+            ]
+        );
+        assert_eq!(san_emails(&der), vec!["Partner@Example.com"]);
+        assert!(same_email("Partner@example.COM", "Partner@Example.com"));
+        assert!(!same_email("partner@example.com", "Partner@Example.com"));
+        assert!(san_ips(b"garbage").is_empty() && san_emails(&cert("q", None, vec![])).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::TlsSubject;
 use super::client_policies::{ClientPolicy, PolicyChange, policy_sql, write_policy};
 use super::clients::{audiences_column, audiences_of};
 use super::{Store, StoreError, malformed, sql_literal};
@@ -18,8 +19,12 @@ pub struct ClientRow {
     pub default_scopes: ScopeSet,
     /// Empty: the server's default audience.
     pub audiences: Vec<String>,
-    /// `client_secret` or `private_key_jwt`.
+    /// `client_secret`, `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth`.
     pub auth_method: String,
+    /// What a `tls_client_auth` client's certificate must name.
+    pub tls_subject: Option<TlsSubject>,
+    /// Where a key-based client publishes its keys (a registered set is not shown).
+    pub jwks_uri: Option<String>,
     pub enabled: bool,
     /// A token request without a DPoP proof is refused (RFC 9449 §5).
     pub require_dpop: bool,
@@ -82,7 +87,8 @@ impl ClientUpdate {
 }
 
 const SELECT: &str = "SELECT c.client_id, c.allowed_scopes, c.default_scopes, c.audience, \
-    c.auth_method, c.enabled, c.require_dpop, c.bind_certificate, \
+    c.auth_method, c.enabled, c.require_dpop, c.bind_certificate, c.jwks_uri, \
+    c.tls_subject_dn, c.tls_san_dns, c.tls_san_uri, c.tls_san_ip, c.tls_san_email, \
     c.created_at, c.updated_at, p.token_ttl, p.rate_count, p.rate_window, \
     p.quota_count, p.quota_window, p.quota_mode \
     FROM clients c LEFT JOIN client_policies p ON p.client_id = c.client_id";
@@ -100,6 +106,14 @@ impl ClientRow {
             default_scopes: scopes(r, "default_scopes")?,
             audiences: audiences_of(r.try_get("audience")?),
             auth_method: r.try_get("auth_method")?,
+            tls_subject: TlsSubject::from_columns([
+                r.try_get("tls_subject_dn")?,
+                r.try_get("tls_san_dns")?,
+                r.try_get("tls_san_uri")?,
+                r.try_get("tls_san_ip")?,
+                r.try_get("tls_san_email")?,
+            ]),
+            jwks_uri: r.try_get("jwks_uri")?,
             enabled: r.try_get::<i64, _>("enabled")? != 0,
             require_dpop: r.try_get::<i64, _>("require_dpop")? != 0,
             bind_certificate: r.try_get::<i64, _>("bind_certificate")? != 0,

@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::client_policies::{ClientPolicy, PolicyChange, policy_sql, write_policy};
+use super::tls_subject::{TLS_COLUMNS, TlsSubject};
 use super::{Store, StoreError, malformed, sql_literal};
 use crate::types::{ClientId, ScopeSet};
 
@@ -38,28 +39,9 @@ pub enum ClientAuth {
     PrivateKeyJwt(ClientJwks),
     /// `tls_client_auth` (RFC 8705 §2.1): a CA-issued certificate naming the client so.
     TlsClientAuth(TlsSubject),
-}
-
-/// What a `tls_client_auth` client's certificate must name (RFC 8705 §2.1.2: one of them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsSubject {
-    /// The subject DN, as an RFC 4514 string.
-    Dn(String),
-    /// A DNS name among its subject alternative names.
-    SanDns(String),
-    /// A URI among them.
-    SanUri(String),
-}
-
-impl TlsSubject {
-    /// `tls_subject_dn`, `tls_san_dns`, `tls_san_uri`.
-    fn columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
-        match self {
-            Self::Dn(v) => (Some(v), None, None),
-            Self::SanDns(v) => (None, Some(v), None),
-            Self::SanUri(v) => (None, None, Some(v)),
-        }
-    }
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): a certificate, self-signed or not,
+    /// carrying one of these public keys.
+    SelfSignedTlsClientAuth(ClientJwks),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +59,7 @@ impl ClientAuth {
             Self::Secret { .. } => "client_secret",
             Self::PrivateKeyJwt(_) => "private_key_jwt",
             Self::TlsClientAuth(_) => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth(_) => "self_signed_tls_client_auth",
         }
     }
 
@@ -85,16 +68,18 @@ impl ClientAuth {
     fn columns(&self) -> (&str, Option<&str>, Option<&str>) {
         match self {
             Self::Secret { hash } => (hash, None, None),
-            Self::PrivateKeyJwt(ClientJwks::Inline(jwks)) => ("", Some(jwks), None),
-            Self::PrivateKeyJwt(ClientJwks::Uri(uri)) => ("", None, Some(uri)),
+            Self::PrivateKeyJwt(ClientJwks::Inline(jwks))
+            | Self::SelfSignedTlsClientAuth(ClientJwks::Inline(jwks)) => ("", Some(jwks), None),
+            Self::PrivateKeyJwt(ClientJwks::Uri(uri))
+            | Self::SelfSignedTlsClientAuth(ClientJwks::Uri(uri)) => ("", None, Some(uri)),
             Self::TlsClientAuth(_) => ("", None, None),
         }
     }
 
-    fn tls_columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+    fn tls_columns(&self) -> [Option<String>; 5] {
         match self {
             Self::TlsClientAuth(subject) => subject.columns(),
-            _ => (None, None, None),
+            _ => Default::default(),
         }
     }
 }
@@ -133,27 +118,28 @@ impl ClientRecord {
                 ClientAuth::PrivateKeyJwt(ClientJwks::Inline(jwks))
             }
             ("private_key_jwt", None, Some(uri)) => ClientAuth::PrivateKeyJwt(ClientJwks::Uri(uri)),
+            ("self_signed_tls_client_auth", Some(jwks), None) => {
+                ClientAuth::SelfSignedTlsClientAuth(ClientJwks::Inline(jwks))
+            }
+            ("self_signed_tls_client_auth", None, Some(uri)) => {
+                ClientAuth::SelfSignedTlsClientAuth(ClientJwks::Uri(uri))
+            }
             ("tls_client_auth", ..) => {
-                let text = |c: &str| r.try_get::<Option<String>, _>(c);
-                let subject = match (
-                    text("tls_subject_dn")?,
-                    text("tls_san_dns")?,
-                    text("tls_san_uri")?,
-                ) {
-                    (Some(dn), None, None) => TlsSubject::Dn(dn),
-                    (None, Some(dns), None) => TlsSubject::SanDns(dns),
-                    (None, None, Some(uri)) => TlsSubject::SanUri(uri),
-                    _ => {
-                        return Err(malformed(
-                            "clients",
-                            "tls_subject_dn",
-                            "needs exactly one of tls_subject_dn, tls_san_dns, tls_san_uri",
-                        ));
-                    }
-                };
+                let mut columns: [Option<String>; 5] = Default::default();
+                for (slot, name) in columns.iter_mut().zip(TLS_COLUMNS) {
+                    *slot = r.try_get(name)?;
+                }
+                let subject = TlsSubject::from_columns(columns).ok_or_else(|| {
+                    malformed(
+                        "clients",
+                        "tls_subject_dn",
+                        "needs exactly one of tls_subject_dn, tls_san_dns, tls_san_uri, \
+                         tls_san_ip (an address), tls_san_email",
+                    )
+                })?;
                 ClientAuth::TlsClientAuth(subject)
             }
-            ("private_key_jwt", ..) => {
+            ("private_key_jwt" | "self_signed_tls_client_auth", ..) => {
                 return Err(malformed(
                     "clients",
                     "jwks",
@@ -179,7 +165,8 @@ impl ClientRecord {
 
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, allowed_scopes, default_scopes, audience, \
                               enabled, auth_method, jwks, jwks_uri, require_dpop, \
-                              bind_certificate, tls_subject_dn, tls_san_dns, tls_san_uri";
+                              bind_certificate, tls_subject_dn, tls_san_dns, tls_san_uri, \
+                              tls_san_ip, tls_san_email";
 
 impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -201,10 +188,10 @@ impl Store {
     pub async fn insert_client(&self, c: &ClientRecord, now: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.note(e))?;
         let (hash, jwks, jwks_uri) = c.auth.columns();
-        let (tls_dn, tls_dns, tls_uri) = c.auth.tls_columns();
+        let [tls_dn, tls_dns, tls_uri, tls_ip, tls_email] = c.auth.tls_columns();
         sqlx::query(&format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) VALUES ($1, $2, $3, \
+             $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)"
         ))
         .bind(c.client_id.as_str())
         .bind(hash)
@@ -220,6 +207,8 @@ impl Store {
         .bind(tls_dn)
         .bind(tls_dns)
         .bind(tls_uri)
+        .bind(tls_ip)
+        .bind(tls_email)
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -235,7 +224,8 @@ impl Store {
     }
 
     /// Replaces a key-based client's public keys (a JWK Set, or the URL serving one). `false`
-    /// when there is no such client, or it authenticates with a secret. The UPDATE moves the
+    /// when there is no such client, or it authenticates with a secret or a CA-issued
+    /// certificate. The UPDATE moves the
     /// cache epoch, so every instance uses the new keys within the cache bound.
     pub async fn set_client_jwks(
         &self,
@@ -248,8 +238,8 @@ impl Store {
             ClientJwks::Uri(u) => (None, Some(u.as_str())),
         };
         let done = sqlx::query(
-            "UPDATE clients SET jwks = $2, jwks_uri = $3, updated_at = $4 \
-             WHERE client_id = $1 AND auth_method = 'private_key_jwt'",
+            "UPDATE clients SET jwks = $2, jwks_uri = $3, updated_at = $4 WHERE client_id = $1 \
+             AND auth_method IN ('private_key_jwt', 'self_signed_tls_client_auth')",
         )
         .bind(client_id)
         .bind(jwks)
@@ -361,9 +351,10 @@ impl Store {
 /// statement for it (the caller ends the last one).
 pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
     let (hash, jwks, jwks_uri) = c.auth.columns();
+    let [tls_dn, tls_dns, tls_uri, tls_ip, tls_email] = c.auth.tls_columns();
     let insert = format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}, created_at, updated_at) VALUES ({}, {}, {}, {}, \
-         {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {now}, {now})",
+         {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {now}, {now})",
         sql_literal(Some(c.client_id.as_str())),
         sql_literal(Some(hash)),
         sql_literal(Some(&c.allowed_scopes.to_string())),
@@ -375,9 +366,11 @@ pub fn client_insert_sql(c: &ClientRecord, now: i64) -> String {
         sql_literal(jwks_uri),
         i64::from(c.require_dpop),
         i64::from(c.bind_certificate),
-        sql_literal(c.auth.tls_columns().0),
-        sql_literal(c.auth.tls_columns().1),
-        sql_literal(c.auth.tls_columns().2),
+        sql_literal(tls_dn.as_deref()),
+        sql_literal(tls_dns.as_deref()),
+        sql_literal(tls_uri.as_deref()),
+        sql_literal(tls_ip.as_deref()),
+        sql_literal(tls_email.as_deref()),
     );
     let policy = c
         .policy

@@ -41,6 +41,7 @@ const POSTGRES: &[(&str, &str)] = migrations!("postgres":
     "0020_client_lifecycle",
     "0030_usage",
     "0040_sender_constrained",
+    "0045_mtls_self_signed_and_san",
 );
 const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0001_initial",
@@ -56,6 +57,7 @@ const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0020_client_lifecycle",
     "0030_usage",
     "0040_sender_constrained",
+    "0045_mtls_self_signed_and_san",
 );
 
 /// Arbitrary constant naming tollgate's advisory lock.

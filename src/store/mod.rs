@@ -23,6 +23,7 @@ mod migrate;
 mod recycle;
 pub mod revocations;
 pub mod spool;
+mod tls_subject;
 pub mod usage;
 pub mod widget_keys;
 
@@ -38,7 +39,7 @@ pub use api_keys::{ApiKeyRecord, ApiKeyRow};
 pub use audit::{AuditEvent, AuditRow};
 pub use client_admin::{ClientRow, ClientUpdate, client_enabled_sql, client_update_sql};
 pub use client_policies::{ClientPolicy, PolicyChange};
-pub use clients::{ClientAuth, ClientJwks, ClientRecord, TlsSubject, client_insert_sql};
+pub use clients::{ClientAuth, ClientJwks, ClientRecord, client_insert_sql};
 pub use customers::{
     CustomerKey, CustomerLogin, CustomerRecord, CustomerRow, CustomerUpdate, Profile,
 };
@@ -46,6 +47,7 @@ pub use error::StoreError;
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use revocations::RevokedRow;
+pub use tls_subject::TlsSubject;
 pub use widget_keys::StoredWidgetKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,17 @@ use rustls_pki_types::pem::PemObject;
 
 /// The client certificate of a request (RFC 8705): from its TLS connection, or from a trusted
 /// proxy's header. `Err`: a header that holds no certificate.
-pub struct ClientCertificate(pub Result<Option<Vec<u8>>, &'static str>);
+pub struct ClientCertificate(pub Result<Option<Presented>, &'static str>);
+
+/// A certificate the client presented.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    /// Its DER.
+    pub der: Vec<u8>,
+    /// Whether it chains to a CA tollgate is configured with (`tls_client_auth` needs that;
+    /// `self_signed_tls_client_auth` and certificate-bound tokens do not, RFC 8705 §2.2, §3).
+    pub chains_to_ca: bool,
+}
 
 /// Longer than any client certificate a proxy forwards (a 4096-bit RSA one is under 2 KiB of
 /// DER; its URL-encoded PEM about 3.5 KiB).

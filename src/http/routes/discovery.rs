@@ -21,10 +21,11 @@ const AUTH_METHODS: [&str; 3] = [
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state.authority.tokens.issuer();
     let algs: Vec<&str> = ASSERTION_ALGS.iter().map(|(name, _)| *name).collect();
-    // RFC 8705 §2.1: tls_client_auth where a client certificate can reach tollgate.
+    // RFC 8705 §2.1, §2.2: the certificate methods where a client certificate can reach
+    // tollgate (its own TLS asks for one, a self-signed one included, or a proxy forwards it).
     let mut methods = AUTH_METHODS.to_vec();
     if state.certificate_bound_tokens {
-        methods.push("tls_client_auth");
+        methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
     }
     let dpop_algs: Vec<&str> = DPOP_ALGS.iter().map(|(name, _)| *name).collect();
     let mut doc = json!({

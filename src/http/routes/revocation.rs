@@ -94,7 +94,7 @@ impl From<AccessClaims> for IntrospectionDetails {
     responses(
         (status = 200, description = "RFC 7662 §2.2: `active` and, when true, the token's claims", body = Introspection),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "invalid_client", body = ErrorBody),
+        (status = 401, description = "invalid_client; or invalid_token: the holder of a certificate-bound token asked about it without that certificate (RFC 8705 §3.2)", body = ErrorBody),
         (status = 403, description = "The client is not allowed the introspect scope", body = ErrorBody),
         (status = 429, description = "Too many failed attempts from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "Busy or database unavailable; see Retry-After", body = ErrorBody),

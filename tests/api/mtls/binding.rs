@@ -1,189 +1,16 @@
-//! Certificate-bound access tokens (RFC 8705 §3): tollgate asks for client certificates on its
-//! own TLS listener (`[tls] client_ca_path`), or believes a trusted proxy's header; a client
-//! registered with `--bind-certificate` gets `cnf."x5t#S256"`, and `/getprofile` takes its
-//! token only over a connection presenting that certificate. Real clients: reqwest with an
-//! identity, certificates made by rcgen at test time.
+//! Certificate-bound tokens and `tls_client_auth` by subject DN and SAN DNS, over tollgate's
+//! own TLS and through a trusted proxy.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 
-use aws_lc_rs::digest::{SHA256, digest};
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
-use reqwest::Response;
 use serde_json::{Value, json};
 use tollgate::app::Application;
-use tollgate::config::TlsSettings;
 use tollgate::domain::provisioning::{NewClient, NewClientAuth};
 use tollgate::store::TlsSubject;
 
+use super::*;
 use crate::backend_test;
 use crate::support::*;
-
-/// A CA, a `localhost` server certificate and client certificates it signs, in a temp dir.
-struct Pki {
-    dir: PathBuf,
-    ca: Certificate,
-    ca_key: KeyPair,
-}
-
-/// A client certificate and its key, as a PEM identity.
-struct ClientCert {
-    der: Vec<u8>,
-    pem: String,
-    identity_pem: String,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "partner CA");
-        let ca = params.self_signed(&ca_key).unwrap();
-        let dir =
-            std::env::temp_dir().join(format!("tollgate-mtls-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        let server_key = KeyPair::generate().unwrap();
-        let server = CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&server_key, &ca, &ca_key)
-            .unwrap();
-        std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
-        std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
-        Self { dir, ca, ca_key }
-    }
-
-    fn tls(&self) -> TlsSettings {
-        TlsSettings {
-            cert_path: self.dir.join("server.pem"),
-            key_path: self.dir.join("server.key"),
-            key_passphrase_env: None,
-            client_ca_path: Some(self.dir.join("ca.pem")),
-        }
-    }
-
-    /// A client certificate for `cn`, signed by this CA (or self-signed with `signed: false`).
-    fn client(&self, cn: &str, signed: bool) -> ClientCert {
-        self.client_with(cn, None, signed)
-    }
-
-    /// As `client`, with an organisation in the subject too.
-    fn client_with(&self, cn: &str, org: Option<&str>, signed: bool) -> ClientCert {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec![format!("{cn}.partner.example")]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        if let Some(o) = org {
-            params.distinguished_name.push(DnType::OrganizationName, o);
-        }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = if signed {
-            params.signed_by(&key, &self.ca, &self.ca_key).unwrap()
-        } else {
-            params.self_signed(&key).unwrap()
-        };
-        ClientCert {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            identity_pem: format!("{}{}", cert.pem(), key.serialize_pem()),
-        }
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn x5t(der: &[u8]) -> String {
-    base64_url(digest(&SHA256, der).as_ref())
-}
-
-/// An HTTPS client of `port` trusting the test CA, presenting `cert` if given.
-fn https_client(pki: &Pki, port: u16, cert: Option<&ClientCert>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca.pem().as_bytes()).unwrap())
-        .resolve("localhost", ([127, 0, 0, 1], port).into());
-    if let Some(c) = cert {
-        b = b.identity(reqwest::Identity::from_pem(c.identity_pem.as_bytes()).unwrap());
-    }
-    b.build().unwrap()
-}
-
-/// A token through the proxy, once the new client is known to the server.
-async fn eventually_ok(
-    proxy: &reqwest::Client,
-    url: &str,
-    form: &[(&str, &str)],
-    header: &str,
-) -> Value {
-    let mut last = None;
-    for _ in 0..50 {
-        let res = proxy
-            .post(url)
-            .header("x-client-cert", header)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        if res.status() == 200 {
-            return res.json().await.unwrap();
-        }
-        last = Some(res.text().await.unwrap());
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no token: {last:?}");
-}
-
-fn binding_client(id: &str) -> NewClient {
-    NewClient {
-        bind_certificate: true,
-        ..new_client(id, "profile:read introspect", None)
-    }
-}
-
-async fn token(
-    http: &reqwest::Client,
-    base: &str,
-    id: &str,
-    secret: &str,
-    headers: &[(&str, &str)],
-) -> Response {
-    let mut req = http
-        .post(format!("{base}/access_token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")]);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
-}
-
-async fn profile(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    api_key: &str,
-    customer: &str,
-    headers: &[(&str, &str)],
-) -> Response {
-    let mut req = http
-        .post(format!("{base}/getprofile"))
-        .bearer_auth(token)
-        .header("api-key", api_key)
-        .header("X-Customer-Id", customer);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
-}
 
 backend_test! {
     async fn over_tollgates_own_tls_a_bound_token_works_only_with_its_certificate(backend) {
@@ -241,9 +68,15 @@ backend_test! {
         assert_eq!(introspected["cnf"]["x5t#S256"], x5t(&mine.der));
         assert_eq!(introspected["token_type"], "Bearer");
 
-        // A certificate that does not chain to the CA ends the handshake.
-        let stranger = https_client(&pki, port, Some(&pki.client("stranger", false)));
-        assert!(stranger.get(format!("{base}/healthz")).send().await.is_err());
+        // A certificate that does not chain to the CA completes the handshake (RFC 8705 §2.2
+        // and §3 need no CA) and binds tokens like any other; only tls_client_auth refuses it
+        // (self_signed.rs).
+        let stranger_cert = pki.client("stranger", false);
+        let stranger = https_client(&pki, port, Some(&stranger_cert));
+        assert_eq!(stranger.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+        let res = token(&stranger, &base, "bound", &secret, &[]).await;
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(claims(body["access_token"].as_str().unwrap())["cnf"]["x5t#S256"], x5t(&stranger_cert.der));
 
         let doc: Value = without.get(format!("{base}/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
         assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);

@@ -23,17 +23,25 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the benchmark's Server, paths and helpers)
 
 
-def drive(port, n, basic):
-    """n token requests on one keep-alive connection; every answer must be 200."""
+def drive(port, n, credentials):
+    """n token requests on one keep-alive connection; every answer must be 200. `credentials`:
+    a Basic header's value, or ("body", client_id, secret) for client_secret_post."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    form = "grant_type=client_credentials"
+    if isinstance(credentials, tuple):
+        _, client_id, secret = credentials
+        form += "&" + urllib.parse.urlencode({"client_id": client_id, "client_secret": secret})
+    else:
+        headers["Authorization"] = f"Basic {credentials}"
     for _ in range(n):
-        conn.request("POST", "/access_token", body="grant_type=client_credentials", headers=headers)
+        conn.request("POST", "/access_token", body=form, headers=headers)
         res = conn.getresponse()
         body = res.read()
         if res.status != 200:
@@ -107,6 +115,8 @@ def main():
     ap.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     ap.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--auth", default="basic", choices=["basic", "body"],
+                    help="how tollgate's client authenticates (the bare handler reads Basic only)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--lines", type=int, default=45, help="how many functions to list")
     args = ap.parse_args()
@@ -131,7 +141,8 @@ def main():
         srv.proc = proc
         wait_healthy(srv.port, proc, "tollgate")
         basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
-        dump, total = measure(proc, srv.port, basic, args.warmup, args.requests,
+        creds = basic if args.auth == "basic" else ("body", "bench-partner", secret)
+        dump, total = measure(proc, srv.port, creds, args.warmup, args.requests,
                               os.path.join(tmp, "tollgate.out"))
     finally:
         srv.close()

@@ -360,6 +360,28 @@ def ops(backend, oha, args):
         shutil.rmtree(srv.tmp, ignore_errors=True)
 
 
+def alternate(srv, load, cases, args, label):
+    """Runs each case's load generator (`load` with that case's arguments) in turn, `args.runs`
+    rounds, so that drift of this machine's speed hits every case alike; the server's RSS and
+    CPU are sampled around each run. Returns {case: [result, ...]}."""
+    runs = {case: [] for case in cases}
+    for _ in range(args.runs):
+        for case, argv in cases.items():
+            sampler = RssSampler(srv.proc.pid)
+            sampler.start()
+            out = json.loads(sh([load, *argv]).stdout)
+            codes = {int(k): v for k, v in out["statuses"].items()}
+            r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
+                 "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes}
+            sampler.finish(r)
+            runs[case].append(r)
+            time.sleep(2)
+            name = " ".join(case) if isinstance(case, tuple) else case
+            print(f"  {label:16} {name:16} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}  "
+                  f"rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
+    return runs
+
+
 def assertion_rows(backend, args, redis=False):
     """private_key_jwt beside client_secret_basic on one server, both driven by
     examples/assertion_load.rs (oha repeats one body, and each assertion may be used once): ES256
@@ -381,20 +403,7 @@ def assertion_rows(backend, args, redis=False):
         srv.start()
         modes = {"basic": ["basic", srv.base, str(args.seconds), str(args.connections), "bench-partner", secret],
                  "assertion": ["assertion", srv.base, str(args.seconds), str(args.connections), "bench-pkjwt", keys]}
-        runs = {"basic": [], "assertion": []}
-        for _ in range(args.runs):
-            for mode, argv in modes.items():
-                sampler = RssSampler(srv.proc.pid)
-                sampler.start()
-                out = json.loads(sh([load, *argv]).stdout)
-                codes = {int(k): v for k, v in out["statuses"].items()}
-                r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
-                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes}
-                sampler.finish(r)
-                runs[mode].append(r)
-                time.sleep(2)
-                print(f"  {label:16} {mode:9} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}  "
-                      f"rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
+        runs = alternate(srv, load, modes, args, label)
         return [(label, "/access_token (Basic), assertion_load", median_of(runs["basic"])),
                 (label, "/access_token (private_key_jwt, ES256)", median_of(runs["assertion"]))]
     finally:
@@ -427,21 +436,7 @@ def dpop_rows(backend, args, redis=False):
                  ("token", "dpop"): ["token", "dpop", *common],
                  ("profile", "bearer"): ["profile", "bearer", *common, api_key, customer],
                  ("profile", "dpop"): ["profile", "dpop", *common, api_key, customer]}
-        runs = {case: [] for case in cases}
-        for _ in range(args.runs):
-            for case, argv in cases.items():
-                sampler = RssSampler(srv.proc.pid)
-                sampler.start()
-                out = json.loads(sh([load, *argv]).stdout)
-                codes = {int(k): v for k, v in out["statuses"].items()}
-                r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
-                     "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes}
-                sampler.finish(r)
-                runs[case].append(r)
-                time.sleep(2)
-                print(f"  {label:16} {case[0]:8} {case[1]:7} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
-                      f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req",
-                      file=sys.stderr)
+        runs = alternate(srv, load, cases, args, label)
         names = {("token", "bearer"): "/access_token (Basic, bearer), dpop_load",
                  ("token", "dpop"): "/access_token (Basic, DPoP ES256)",
                  ("profile", "bearer"): "/getprofile (bearer), dpop_load",

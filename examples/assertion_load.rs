@@ -11,16 +11,17 @@
 //! Prints one JSON object: requests, seconds, rps, statuses, p50_ms, p99_ms.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a load generator
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use tollgate::clock::{Clock, SystemClock, instant};
+use tollgate::clock::{Clock, SystemClock};
+
+#[path = "common/drive.rs"]
+mod drive;
 
 /// Assertions signed ahead, per second of the run: above any rate this machine reaches.
 const PER_SECOND: usize = 40_000;
@@ -123,14 +124,8 @@ async fn main() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let next = Arc::new(AtomicUsize::new(0));
     let send = {
-        let (http, url, bodies, authorization) = (
-            http.clone(),
-            url.clone(),
-            bodies.clone(),
-            authorization.clone(),
-        );
+        let bodies = bodies.clone();
         move |i: usize| {
             let mut req = http
                 .post(&url)
@@ -142,63 +137,9 @@ async fn main() {
             req.send()
         }
     };
-    // Warm-up (not timed): the server loads the client and its keys once.
-    for _ in 0..20 {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        send(i).await.unwrap();
-    }
-    let start = instant();
-    let deadline = start + Duration::from_secs(seconds);
-    let workers: Vec<_> = (0..connections)
-        .map(|_| {
-            let (next, send, bodies) = (next.clone(), send.clone(), bodies.clone());
-            tokio::spawn(async move {
-                let (mut statuses, mut latencies) = (BTreeMap::<u16, u64>::new(), Vec::new());
-                while instant() < deadline {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if !basic && i >= bodies.len() {
-                        break;
-                    }
-                    let t = instant();
-                    let status = match send(i).await {
-                        Ok(res) => {
-                            let s = res.status().as_u16();
-                            let _ = res.bytes().await;
-                            s
-                        }
-                        Err(_) => 0,
-                    };
-                    latencies.push(t.elapsed().as_micros() as u64);
-                    *statuses.entry(status).or_default() += 1;
-                }
-                (statuses, latencies)
-            })
-        })
-        .collect();
-    let (mut statuses, mut latencies) = (BTreeMap::<u16, u64>::new(), Vec::new());
-    for w in workers {
-        let (s, l) = w.await.unwrap();
-        for (k, v) in s {
-            *statuses.entry(k).or_default() += v;
-        }
-        latencies.extend(l);
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    let requests = latencies.len();
-    println!(
-        "{}",
-        serde_json::json!({
-            "mode": mode, "requests": requests, "seconds": elapsed,
-            "rps": requests as f64 / elapsed, "statuses": statuses,
-            "p50_ms": pct(0.5), "p99_ms": pct(0.99), "signed_ahead": bodies.len(),
-        })
-    );
+    let limit = if basic { usize::MAX } else { bodies.len() };
+    let mut out = drive::drive(send, connections, seconds, limit).await;
+    out.insert("mode".into(), serde_json::json!(mode));
+    out.insert("signed_ahead".into(), serde_json::json!(bodies.len()));
+    println!("{}", serde_json::Value::Object(out));
 }

@@ -146,8 +146,9 @@ class Server:
         raise RuntimeError("the server did not start; see " + self.tmp)
 
     def close(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        if hasattr(self, "proc"):
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
         if self.backend == "postgres":
             sh(["psql", self.pg_admin, "-qc", f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)"])
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -237,39 +238,65 @@ def redis_quota_row(oha, backend, args):
         srv.close()
 
 
-def bare_handler(oha, args):
+def start_bare(oha):
     """The calibration point: examples/bare_token.rs, the least a token endpoint can do (Basic
     header, form, constant-time compare with an in-memory secret, ES256 with a pre-parsed key),
-    driven exactly like tollgate. tollgate ÷ bare is what its correctness and bookkeeping cost."""
+    driven exactly like tollgate. tollgate ÷ bare is what its correctness and bookkeeping cost.
+    Returns the running process and the request to send it."""
     port = free_port()
     secret = secrets.token_urlsafe(32)
     proc = subprocess.Popen([os.path.join(EXAMPLES, "bare_token"),
                              f"127.0.0.1:{port}", "bench-partner", secret], stdout=subprocess.DEVNULL)
-    try:
-        basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
-        target = ("POST", f"http://127.0.0.1:{port}/access_token",
-                  [f"Authorization: Basic {basic}", "Content-Type: application/x-www-form-urlencoded"],
-                  "grant_type=client_credentials")
-        for _ in range(100):
-            try:
-                oha_run(oha, 1, 1, *target)
-                break
-            except (subprocess.CalledProcessError, json.JSONDecodeError, KeyError):
-                time.sleep(0.1)
-        runs = []
-        for _ in range(args.runs):
-            sampler = RssSampler(proc.pid)
+    basic = base64.b64encode(f"bench-partner:{secret}".encode()).decode()
+    target = ("POST", f"http://127.0.0.1:{port}/access_token",
+              [f"Authorization: Basic {basic}", "Content-Type: application/x-www-form-urlencoded"],
+              "grant_type=client_credentials")
+    for _ in range(100):
+        try:
+            oha_run(oha, 1, 1, *target)
+            break
+        except (subprocess.CalledProcessError, json.JSONDecodeError, KeyError):
+            time.sleep(0.1)
+    return proc, target
+
+
+def measure_round_robin(oha, cases, args):
+    """Every case once per round, `args.runs` rounds, so that a drift of this machine's speed
+    (it moves by more than the ratios measured here, minutes apart) hits every case alike; the
+    bare handler and both backends' servers stay up throughout. A case is (backend, name, pid,
+    request), or with request None the token rate during a login flood (then `flood`: the
+    login request). Returns [(backend, name, median result)] in the cases' order."""
+    runs = {i: [] for i in range(len(cases))}
+    for _ in range(args.runs):
+        for i, case in enumerate(cases):
+            backend, name, pid, s = case[:4]
+            sampler = RssSampler(pid)
             sampler.start()
-            r = oha_run(oha, args.seconds, args.connections, *target)
+            if s is None:
+                login, token_basic = case[4], case[5]
+                flood_result = {}
+                flood = threading.Thread(target=lambda: flood_result.update(
+                    oha_run(oha, args.seconds + 2, args.connections, *login)))
+                flood.start()
+                time.sleep(1)
+                r = oha_run(oha, args.seconds, args.connections, *token_basic)
+                flood.join()
+                r["flood_rps"] = flood_result.get("rps", 0)
+            else:
+                r = oha_run(oha, args.seconds, args.connections, *s)
             sampler.finish(r)
-            runs.append(r)
-            time.sleep(2)
-            print(f"  bare     /access_token (Basic)              {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
-                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
-        return median_of(runs)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+            runs[i].append(r)
+            time.sleep(2)  # let requests of the last run that were still queued drain
+            print(f"  {backend:8} {name:34} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
+                  f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req",
+                  file=sys.stderr)
+    rows = []
+    for i, case in enumerate(cases):
+        m = median_of(runs[i])
+        if case[3] is None:
+            m["flood_rps"] = statistics.median(r["flood_rps"] for r in runs[i])
+        rows.append((case[0], case[1], m))
+    return rows
 
 
 def spray(backend, args):
@@ -487,27 +514,27 @@ def main():
     argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
 
     rows, timings, sprays, opsrows = [], [], [], []
-    if "tokens" in only or "ops" in only:
-        rows.append(("bare", "/access_token (Basic)", bare_handler(oha, args)))
-    for backend in args.backends.split(","):
-        if "spray" in only:
-            sprays.append((backend, spray(backend, args)))
-        if "quota" in only:
-            rows.append((backend, "/access_token (Basic, quota in Redis)", redis_quota_row(oha, backend, args)))
-        if "ops" in only:
-            opsrows.append((backend, ops(backend, oha, args)))
-        if "assertion" in only:
-            rows.extend(assertion_rows(backend, args))
-            if backend == "postgres":
-                rows.extend(assertion_rows(backend, args, redis=True))
-        if "dpop" in only:
-            rows.extend(dpop_rows(backend, args))
-            if backend == "postgres":
-                rows.extend(dpop_rows(backend, args, redis=True))
-        if not only & {"tokens", "profile", "login", "flood", "timing", "quota"}:
-            continue
-        srv = Server(backend, args.pg)
-        try:
+    cases, servers, bare = [], [], None
+    try:
+        for backend in args.backends.split(","):
+            if "spray" in only:
+                sprays.append((backend, spray(backend, args)))
+            if "quota" in only:
+                rows.append((backend, "/access_token (Basic, quota in Redis)", redis_quota_row(oha, backend, args)))
+            if "ops" in only:
+                opsrows.append((backend, ops(backend, oha, args)))
+            if "assertion" in only:
+                rows.extend(assertion_rows(backend, args))
+                if backend == "postgres":
+                    rows.extend(assertion_rows(backend, args, redis=True))
+            if "dpop" in only:
+                rows.extend(dpop_rows(backend, args))
+                if backend == "postgres":
+                    rows.extend(dpop_rows(backend, args, redis=True))
+            if not only & {"tokens", "profile", "login", "flood", "timing", "quota"}:
+                continue
+            srv = Server(backend, args.pg)
+            servers.append(srv)
             secret = srv.cli("client", "create", "--id", "bench-partner", "--scope", "profile:read")["client_secret"]
             metered = srv.cli("client", "create", "--id", "bench-metered", "--scope", "profile:read",
                               *NEVER_REACHED)["client_secret"]
@@ -544,31 +571,17 @@ def main():
                          ("flood", "/access_token during login flood", None),
                          ("quota", "/access_token (Basic, quota set)", token_metered)]
             for _, name, s in (x for x in scenarios if x[0] in only):
-                runs = []
-                for _ in range(args.runs):
-                    sampler = RssSampler(srv.proc.pid)
-                    sampler.start()
-                    if s is None:
-                        flood_result = {}
-                        flood = threading.Thread(target=lambda: flood_result.update(
-                            oha_run(oha, args.seconds + 2, args.connections, *login)))
-                        flood.start()
-                        time.sleep(1)
-                        r = oha_run(oha, args.seconds, args.connections, *token_basic)
-                        flood.join()
-                        r["flood_rps"] = flood_result.get("rps", 0)
-                    else:
-                        r = oha_run(oha, args.seconds, args.connections, *s)
-                    sampler.finish(r)
-                    runs.append(r)
-                    time.sleep(2)  # let requests of the last run that were still queued drain
-                    print(f"  {backend:8} {name:34} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
-                          f"errors {r['errors']}  rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
-                m = median_of(runs)
-                if s is None:
-                    m["flood_rps"] = statistics.median(r["flood_rps"] for r in runs)
-                rows.append((backend, name, m))
-        finally:
+                cases.append((backend, name, srv.proc.pid, s, login, token_basic))
+        if "tokens" in only or "ops" in only:
+            bare, target = start_bare(oha)
+            cases.insert(0, ("bare", "/access_token (Basic)", bare.pid, target))
+        if cases:
+            rows = measure_round_robin(oha, cases, args) + rows
+    finally:
+        if bare is not None:
+            bare.terminate()
+            bare.wait(timeout=10)
+        for srv in servers:
             srv.close()
 
     if timings:

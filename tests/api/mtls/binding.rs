@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
-use tollgate::app::Application;
 use tollgate::domain::provisioning::{NewClient, NewClientAuth};
 use tollgate::store::TlsSubject;
 
@@ -14,16 +13,9 @@ use crate::support::*;
 
 backend_test! {
     async fn over_tollgates_own_tls_a_bound_token_works_only_with_its_certificate(backend) {
-        let db = TestDb::create(backend).await;
         let pki = Pki::new();
-        let mut settings = test_settings(&db.url);
-        settings.tls = Some(pki.tls());
-        let app = Application::build(settings.clone()).await.expect("starts with client certificates requested");
-        let port = app.port();
-        let store = app.authority().store.clone();
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        let base = format!("https://localhost:{port}");
+        let tls = TlsApp::start(backend, &pki).await;
+        let (port, base, store, settings) = (tls.port, tls.base.clone(), tls.store.clone(), tls.settings.clone());
         let now = tollgate::clock::SystemClock.now_secs();
         let create = |spec| tollgate::domain::provisioning::create_client(&store, spec, &settings.argon2, settings.default_audience(), now);
         use secrecy::ExposeSecret;
@@ -80,7 +72,7 @@ backend_test! {
 
         let doc: Value = without.get(format!("{base}/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
         assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
-        handle.stop(true).await;
+        tls.stop().await;
     }
 
     async fn behind_a_proxy_the_certificate_header_is_believed_only_from_the_proxy(backend) {
@@ -125,16 +117,9 @@ backend_test! {
     }
 
     async fn tls_client_auth_authenticates_by_the_certificates_subject_or_alt_name(backend) {
-        let db = TestDb::create(backend).await;
         let pki = Pki::new();
-        let mut settings = test_settings(&db.url);
-        settings.tls = Some(pki.tls());
-        let app = Application::build(settings.clone()).await.expect("starts");
-        let port = app.port();
-        let store = app.authority().store.clone();
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        let base = format!("https://localhost:{port}");
+        let tls = TlsApp::start(backend, &pki).await;
+        let (port, base, store, settings) = (tls.port, tls.base.clone(), tls.store.clone(), tls.settings.clone());
         use tollgate::clock::Clock;
         let now = tollgate::clock::SystemClock.now_secs();
         for (id, subject) in [
@@ -173,7 +158,7 @@ backend_test! {
         assert!(doc["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("tls_client_auth")), "{doc}");
         let res = http.post(format!("{base}/access_token")).basic_auth("by-dn", Some("anything")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
         assert_eq!(error_of(res).await.0, 401);
-        handle.stop(true).await;
+        tls.stop().await;
     }
 
     async fn tls_client_auth_through_a_trusted_proxy_and_by_the_cli(backend) {

@@ -29,6 +29,16 @@ fn unique_prefix() -> String {
     format!("tollgate-test-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Moves every app's clock to the start of one and the same minute: the limits count in
+/// one-minute windows, and a window ending amid a test's failures would give it a fresh limit
+/// (which is right, but not what the test counts). Failures of a test here take seconds.
+fn to_the_start_of_a_minute(apps: &[&TestApp]) {
+    let minute = (apps[0].now().div_euclid(60) + 1) * 60;
+    for app in apps {
+        app.clock.advance_secs(minute - app.now());
+    }
+}
+
 /// 64 wrong secrets at once from one address, each for the client `id(i)`: how many were
 /// verified (401) and how many refused (429).
 async fn spray(app: &TestApp, id: impl Fn(usize) -> String) -> (usize, usize) {
@@ -55,6 +65,7 @@ backend_test! {
             s.failures_per_minute = 7;
             s.address_failures_per_minute = 20;
         }).await;
+        to_the_start_of_a_minute(&[&app]);
         // Distinct client ids: the address limit binds.
         assert_eq!(spray(&app, |i| format!("spray-{i}")).await, (20, 44));
         let app = TestApp::spawn_with(backend, |s| {
@@ -62,6 +73,7 @@ backend_test! {
             s.failures_per_minute = 7;
             s.address_failures_per_minute = 1000;
         }).await;
+        to_the_start_of_a_minute(&[&app]);
         // One client id: the pair limit binds.
         assert_eq!(spray(&app, |_| "desk".to_owned()).await, (7, 57));
         let (_, address, _) = app.state.authority.limits.refused_counts();
@@ -79,6 +91,8 @@ backend_test! {
         };
         let first = TestApp::spawn_with(backend, settings).await;
         let second = TestApp::spawn_on(first.db.clone(), settings).await;
+        // A window ending between the two sprays gave each a fresh limit (20 + 20).
+        to_the_start_of_a_minute(&[&first, &second]);
         let (a, _) = spray(&first, |i| format!("spray-{i}")).await;
         let (b, _) = spray(&second, |i| format!("other-{i}")).await;
         assert_eq!(a + b, 20, "one limit over both instances: {a} + {b}");
@@ -87,6 +101,7 @@ backend_test! {
     async fn brute_force_on_a_client_gets_429_without_locking_the_real_client_out(backend) {
         let app = TestApp::spawn_with(backend, behind_one_proxy).await;
         let secret = app.create_client("desk", "a").await;
+        to_the_start_of_a_minute(&[&app]);
         // The real client, from its own address, has a known-good secret in the cache.
         assert_eq!(token_from(&app, "198.51.100.7", "desk", &secret).await.status(), 200);
         for _ in 0..5 {
@@ -111,6 +126,7 @@ backend_test! {
     async fn forwarded_for_is_ignored_unless_a_proxy_is_trusted(backend) {
         let app = TestApp::spawn_with(backend, |s| s.failures_per_minute = 3).await;
         app.create_client("desk", "a").await;
+        to_the_start_of_a_minute(&[&app]);
         for i in 0..3 {
             let res = token_from(&app, &format!("192.0.2.{i}"), "desk", "guess-guess-guess-guess").await;
             assert_eq!(res.status(), 401);
@@ -123,9 +139,9 @@ backend_test! {
     async fn failed_logins_slow_down_then_stop(backend) {
         let app = TestApp::spawn_with(backend, |s| s.failures_per_minute = 6).await;
         app.create_customer("ada", "correct horse battery").await;
-        // To the start of a minute: a window ending amid the six failures (two seconds of
-        // hashing and pauses) would forget them, and the last login would pass.
-        app.clock.advance_secs(60 - app.now().rem_euclid(60));
+        // A window ending amid the six failures (two seconds of hashing and pauses) would
+        // forget them, and the last login would pass.
+        to_the_start_of_a_minute(&[&app]);
         let mut took = Vec::new();
         for _ in 0..6 {
             let t = Instant::now();
@@ -152,6 +168,7 @@ backend_test! {
         let first = TestApp::spawn_with(backend, redis_settings).await;
         let second = TestApp::spawn_on(first.db.clone(), redis_settings).await;
         first.create_client("desk", "a").await;
+        to_the_start_of_a_minute(&[&first, &second]);
         for app in [&first, &second, &first, &second] {
             let res = app.post_form("/access_token", Some(("desk", "guess-guess-guess-guess")), "grant_type=client_credentials").await;
             assert_eq!(res.status(), 401);

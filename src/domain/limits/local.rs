@@ -21,9 +21,12 @@ struct Shard {
 }
 
 impl Shard {
-    /// Moves to `window`, handing back the previous window's map to be dropped off the lock.
+    /// Moves forward to `window`, handing back the previous window's map to be dropped off the
+    /// lock. Never backward: a caller that read the clock just before a rollover (the sweep, a
+    /// request whose slot began in the window before) must not wipe the new window's counts,
+    /// which would let a spray across the minute pass more failures than the limit.
     fn roll(&mut self, window: i64) -> Option<HashMap<u64, Entry>> {
-        if self.window == window {
+        if window <= self.window {
             return None;
         }
         self.window = window;
@@ -83,7 +86,8 @@ impl Local {
     }
 
     /// One check-and-increment. A key at its limit, or a new key when the shard is full, takes
-    /// nothing: a refusal never inserts.
+    /// nothing: a refusal never inserts. A request that read the clock just before a rollover
+    /// counts in the newer window (the stricter choice).
     fn take(&self, h: u64, limit: u32, window: i64) -> Slot {
         let cap = self.per_shard_cap;
         self.with_shard(h, window, |s| {
@@ -116,6 +120,10 @@ impl Local {
     /// Gives a slot back; `mark` also flags the entry as logged and says whether it was not yet.
     fn give_back(&self, h: u64, window: i64, mark: bool) -> bool {
         self.with_shard(h, window, |s| {
+            // A slot of a window gone by went with its window.
+            if s.window != window {
+                return false;
+            }
             let Some(e) = s.counts.get_mut(&h) else {
                 return false;
             };

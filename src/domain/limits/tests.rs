@@ -104,6 +104,25 @@ async fn windows_gone_by_are_freed() {
     assert_eq!(l.tracked(), 0);
 }
 
+#[tokio::test]
+async fn a_late_sweep_or_slot_never_wipes_the_new_windows_counts() {
+    let l = limiter(3, 1000, 1000);
+    let attacker = || Keys::client("c1", Some("10.0.0.1"));
+    // A slot taken in the last second of a window, given back after the next one began.
+    let late = l.begin(attacker(), 59).await;
+    assert!(late.is_ok());
+    for n in 1..=3 {
+        assert_eq!(fail(&l, attacker(), 60).await, Ok(n));
+    }
+    // The maintenance task read the clock at 59 and sweeps after the rollover.
+    l.sweep(59);
+    drop(late);
+    assert!(
+        fail(&l, attacker(), 61).await.is_err(),
+        "three failures in this window already: the fourth is refused"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_attempts_never_pass_the_limit() {
     let l = std::sync::Arc::new(limiter(1_000_000, 100, 100_000));

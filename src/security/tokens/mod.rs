@@ -209,16 +209,7 @@ impl TokenService {
             nbf: None,
             cnf,
         };
-        let keys = self.keys();
-        let signer = keys.active(iat)?;
-        let token = signer.sign_jwt(TokenType::Access, &claims)?;
-        Ok(Issued {
-            token,
-            kid: signer.kid().to_owned(),
-            jti: claims.jti,
-            expires_in: ttl,
-            issued_at_millis: now_millis,
-        })
+        self.sign(TokenType::Access, &claims, &claims.jti, ttl, now_millis)
     }
 
     pub fn issue_customer_token(
@@ -269,13 +260,24 @@ impl TokenService {
             jti: crate::types::random_uuid()?.to_string(),
             nbf: None,
         };
+        self.sign(typ, &claims, &claims.jti, ttl, now_millis)
+    }
+
+    /// Signs `claims` with the key active at their `iat` (`now_millis`).
+    fn sign<C: Serialize>(
+        &self,
+        typ: TokenType,
+        claims: &C,
+        jti: &str,
+        ttl: u64,
+        now_millis: i64,
+    ) -> Result<Issued, KeyError> {
         let keys = self.keys();
-        let signer = keys.active(iat)?;
-        let token = signer.sign_jwt(typ, &claims)?;
+        let signer = keys.active(now_millis.div_euclid(1000))?;
         Ok(Issued {
-            token,
+            token: signer.sign_jwt(typ, claims)?,
             kid: signer.kid().to_owned(),
-            jti: claims.jti,
+            jti: jti.to_owned(),
             expires_in: ttl,
             issued_at_millis: now_millis,
         })

@@ -1,8 +1,6 @@
-//! The hashing threads yield to the HTTP workers (issue 15). The pool may use every core, so
-//! that logins are as fast as the machine allows when nothing else waits; under load the
-//! scheduler gives a nice-10 thread about a tenth of a core that a normal thread also wants
-//! (CFS weights 110 against 1024), so a login flood cannot take the token endpoint's CPU, and
-//! the bounded queue with its maximum wait still answers the logins it cannot serve with 503.
+//! The hashing threads run ten `nice` steps below the HTTP workers. On its own this did not
+//! keep a login flood off the token endpoint (see `governor`, which does); it still tells the
+//! scheduler which threads may wait when both want a core.
 
 /// How many `nice` steps below the process the hashing threads run.
 const NICE: libc::c_int = 10;

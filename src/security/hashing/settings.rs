@@ -11,8 +11,8 @@ pub struct Argon2Settings {
     pub iterations: u32,
     /// Lanes inside one hash.
     pub parallelism: u32,
-    /// Dedicated hashing threads; 0 means one per core (they run at a lower priority than the
-    /// HTTP workers: see `priority`).
+    /// Dedicated hashing threads; 0 means one per core (they give way to the HTTP workers: see
+    /// `governor`).
     pub workers: usize,
     /// Hash jobs that may wait for a thread; beyond that requests are refused at once (503).
     pub queue: usize,

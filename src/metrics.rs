@@ -85,6 +85,7 @@ impl AuthFailure {
 pub struct Readings {
     pub hash_queue_depth: i64,
     pub hash_rejected: u64,
+    pub hash_yielded: u64,
     pub db_pool_idle: i64,
     pub db_pool_in_use: i64,
     pub audit_queue_depth: i64,
@@ -243,6 +244,12 @@ impl Metrics {
             "argon2 jobs refused because the pool was saturated (answered 503)",
             counter(readings.hash_rejected),
         );
+        now.register(
+            "tollgate_hash_yielded",
+            "argon2 jobs run one at a time, each followed by a rest, because the rest of the \
+             process was busy",
+            counter(readings.hash_yielded),
+        );
         let pool = Family::<StateLabel, Gauge>::default();
         pool.get_or_create(&StateLabel { state: "idle" })
             .set(readings.db_pool_idle);
@@ -282,6 +289,7 @@ mod tests {
         Readings {
             hash_queue_depth: 2,
             hash_rejected: 3,
+            hash_yielded: 7,
             db_pool_idle: 4,
             db_pool_in_use: 1,
             audit_queue_depth: 0,
@@ -308,6 +316,7 @@ mod tests {
             "tollgate_http_request_duration_seconds_count{route=\"/access_token\"} 1",
             "tollgate_hash_queue_depth 2",
             "tollgate_hash_rejected_total 3",
+            "tollgate_hash_yielded_total 7",
             "tollgate_db_pool_connections{state=\"idle\"} 4",
             "tollgate_audit_events_written_total 9",
             "tollgate_signing_key_age_seconds 60",

@@ -62,7 +62,8 @@ backend_test! {
         assert!(!after.contains("/no/such/path"));
         assert!(sample(&after, r#"tollgate_http_request_duration_seconds_count{route="/access_token"}"#) >= 18.0);
         for series in [
-            "tollgate_hash_queue_depth", "tollgate_hash_rejected_total", "tollgate_db_pool_connections{state=\"idle\"}",
+            "tollgate_hash_queue_depth", "tollgate_hash_rejected_total", "tollgate_hash_yielded_total",
+            "tollgate_db_pool_connections{state=\"idle\"}",
             "tollgate_db_pool_connections{state=\"in_use\"}", "tollgate_audit_queue_depth",
             "tollgate_audit_events_written_total", "tollgate_signing_key_age_seconds",
         ] {
@@ -89,4 +90,39 @@ async fn a_metrics_port_in_use_stops_the_start_with_a_clear_message() {
         text.contains(&format!("metrics_listen {addr}: cannot listen")),
         "{text}"
     );
+}
+
+backend_test! {
+    // Hashing gives way while the rest of the process is busy (issue 15): with two threads of
+    // this process spinning, a login's hash runs in the governor's lane and is counted; the
+    // login itself still succeeds. (The process is the test's own: the server runs in it.)
+    async fn logins_give_way_to_a_busy_process_and_say_so(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+        app.create_customer("ada", "correct horse battery").await;
+        let yielded = |t: &str| sample(t, "tollgate_hash_yielded_total");
+        let before = yielded(&scrape(&app).await);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinners: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::black_box(0u64);
+                    }
+                })
+            })
+            .collect();
+        // The governor's window is 5 ms; a few logins make certain at least one looks after
+        // the spinners have run.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for _ in 0..3 {
+            assert_eq!(app.login("ada", "correct horse battery").await.status(), 200);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for s in spinners {
+            s.join().unwrap();
+        }
+        let after = yielded(&scrape(&app).await);
+        assert!(after - before >= 1.0, "no hash gave way ({before} -> {after})");
+    }
 }

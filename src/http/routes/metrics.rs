@@ -14,6 +14,7 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     let readings = Readings {
         hash_queue_depth: auth.hasher.queue_depth(),
         hash_rejected: auth.hasher.rejected(),
+        hash_yielded: auth.hasher.yielded(),
         db_pool_idle: idle,
         db_pool_in_use: in_use,
         audit_queue_depth: i64::try_from(auth.audit.queue_depth()).unwrap_or(i64::MAX),

@@ -95,11 +95,11 @@ impl<C: Clocks> Governor<C> {
 
     /// Runs one job: freely while the process is quiet; while it is busy, alone and followed
     /// by its rest. `work` answers the job itself and returns the CPU it took, so that the
-    /// caller is never kept waiting for the rest.
-    pub(super) fn run(&self, work: impl FnOnce() -> Duration) {
+    /// caller is never kept waiting for the rest. Returns whether the job gave way.
+    pub(super) fn run(&self, work: impl FnOnce() -> Duration) -> bool {
         if !self.busy() {
             work();
-            return;
+            return false;
         }
         let _lane = lock(&self.lane);
         let spent = work();
@@ -107,6 +107,7 @@ impl<C: Clocks> Governor<C> {
         if self.busy() {
             std::thread::sleep(spent.saturating_mul(REST));
         }
+        true
     }
 }
 
@@ -279,18 +280,18 @@ mod tests {
         clocks.pass(20, 20, 0);
         // The work takes 2 ms of CPU; the rest is REST times that, slept by the thread.
         let started = crate::clock::instant();
-        g.run(|| {
+        assert!(g.run(|| {
             clocks.pass(2, 2, 2);
             Duration::from_millis(2)
-        });
+        }));
         assert!(started.elapsed() >= Duration::from_millis(2) * REST);
         // Quiet: no rest at all (the work's own 2 ms are manual, not slept).
         clocks.pass(50, 0, 0);
         let started = crate::clock::instant();
-        g.run(|| {
+        assert!(!g.run(|| {
             clocks.pass(2, 0, 2);
             Duration::from_secs(10)
-        });
+        }));
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 

@@ -111,6 +111,8 @@ struct Stats {
     queued: AtomicI64,
     /// Jobs refused (queue full) or given up (waited past `max_wait`): each answered 503.
     rejected: AtomicU64,
+    /// Jobs run one at a time with a rest because the rest of the process was busy.
+    yielded: AtomicU64,
 }
 
 impl Hasher {
@@ -164,6 +166,11 @@ impl Hasher {
     /// argon2 jobs refused or given up since start (each answered 503).
     pub fn rejected(&self) -> u64 {
         self.inner.stats.rejected.load(Ordering::Relaxed)
+    }
+
+    /// argon2 jobs run while giving way to a busy process (see `governor`) since start.
+    pub fn yielded(&self) -> u64 {
+        self.inner.stats.yielded.load(Ordering::Relaxed)
     }
 
     /// argon2 jobs accepted since start.
@@ -238,7 +245,7 @@ fn run_worker(
             // wasted work that delays everyone queued behind it.
             continue;
         }
-        governor.run(|| {
+        let yielded = governor.run(|| {
             // Checked after any wait for the governor's lane, which counts as waiting too.
             if job.enqueued.elapsed() > max_wait {
                 stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -257,6 +264,9 @@ fn run_worker(
             let _ = job.reply.send(result);
             Duration::from_nanos(OsClocks::this_thread_ns().saturating_sub(began))
         });
+        if yielded {
+            stats.yielded.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -8,21 +8,24 @@
 //! its idle rate. The HTTP workers' request-and-answer rhythm leaves the scheduler short gaps
 //! that an always-runnable thread fills, and every hash then evicts the workers' caches.
 //!
-//! So the pool measures instead of hoping. Before each job a hashing thread looks at the CPU
-//! the rest of the process (HTTP workers, the runtime, SQLite's threads) used since the last
-//! look. At half a core or more the process is busy with other work: hashing narrows to one
-//! job at a time, each followed by a rest of `REST` times its own CPU, so that hashing takes at
-//! most a quarter of one core. When the rest of the process is quiet again, every thread
-//! hashes freely. Jobs are never dropped for it: they wait, and the queue's maximum wait still
-//! answers 503 for those that waited too long.
+//! So the pool measures instead of hoping. Before each job a hashing thread looks at how many
+//! cores the rest of the process (HTTP workers, the runtime, SQLite's threads) used since the
+//! last look, and hashing takes only what that leaves (`Verdict::of`):
+//! - as many hashes at once as there are cores left over, rounded to the nearest (every
+//!   thread when the rest of the process is quiet);
+//! - when the rest of the process uses all cores but one or more, one hash at a time, each
+//!   followed by a rest of `REST` times its own CPU: at most a quarter of one core.
+//!
+//! Jobs are never dropped for it: they wait, and the queue's maximum wait still answers 503
+//! for those that waited too long.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Looks closer together than this reuse the last verdict: a window this short says little.
 const MIN_WINDOW: Duration = Duration::from_millis(5);
-/// While the process is busy, a hash is followed by a rest of this many times its CPU:
-/// hashing then takes at most 1 / (1 + REST) of one core.
+/// While the rest of the process takes nearly every core, a hash is followed by a rest of
+/// this many times its CPU: hashing then takes at most 1 / (1 + REST) of one core.
 pub(super) const REST: u32 = 3;
 
 /// Where the governor reads its clocks: the OS's, or a test's.
@@ -35,22 +38,58 @@ pub(super) trait Clocks: Send + Sync {
     fn hashing_cpu_ns(&self) -> u64;
 }
 
+/// What hashing may take, from what the rest of the process used over the last window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Verdict {
+    /// Hashes that may run at once.
+    pub(super) at_once: usize,
+    /// Each hash is followed by a rest.
+    pub(super) rest: bool,
+}
+
+impl Verdict {
+    fn free(threads: usize) -> Self {
+        Self {
+            at_once: threads,
+            rest: false,
+        }
+    }
+
+    /// `other_ns` of CPU used by the rest of the process over `window`, on `cores` cores, for
+    /// a pool of `threads`.
+    pub(super) fn of(other_ns: u64, window: Duration, cores: usize, threads: usize) -> Self {
+        #[allow(clippy::cast_precision_loss)] // nanoseconds of a window: far below 2^52
+        let used = other_ns as f64 / window.as_nanos().max(1) as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let cores_f = cores as f64;
+        let left = (cores_f - used + 0.5).floor().max(1.0);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // in 1..=cores
+        let at_once = (left as usize).min(threads).max(1);
+        // On one core, "all but one" would be always: there, half a core of other work.
+        let rest = used >= (cores_f - 1.0).max(0.5);
+        Self { at_once, rest }
+    }
+
+    /// Whether a job run under this verdict gave way to other work.
+    fn gives_way(self, threads: usize) -> bool {
+        self.rest || self.at_once < threads
+    }
+}
+
 pub(super) struct Governor<C = OsClocks> {
     clocks: C,
+    cores: usize,
+    threads: usize,
     last: Mutex<Look>,
-    /// While the process is busy: one hash, and its rest, at a time.
-    lane: Mutex<()>,
+    /// Hashes running now; `freed` wakes the jobs waiting for a place among them.
+    running: Mutex<usize>,
+    freed: Condvar,
 }
 
 struct Look {
     at: Instant,
     other_ns: u64,
-    busy: bool,
-}
-
-/// The rest of the process is busy when it used half a core or more over the window.
-fn is_busy(other_cpu_ns: u64, window: Duration) -> bool {
-    u128::from(other_cpu_ns) * 2 >= window.as_nanos()
+    verdict: Verdict,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,23 +97,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<C: Clocks> Governor<C> {
-    pub(super) fn new(clocks: C) -> Self {
+    /// A governor for a pool of `threads` on a machine of `cores`.
+    pub(super) fn new(clocks: C, cores: usize, threads: usize) -> Self {
         let other_ns = clocks
             .process_cpu_ns()
             .saturating_sub(clocks.hashing_cpu_ns());
+        let threads = threads.max(1);
         Self {
             last: Mutex::new(Look {
                 at: clocks.now(),
                 other_ns,
-                busy: false,
+                verdict: Verdict::free(threads),
             }),
             clocks,
-            lane: Mutex::new(()),
+            cores: cores.max(1),
+            threads,
+            running: Mutex::new(0),
+            freed: Condvar::new(),
         }
     }
 
-    /// Whether the rest of the process used half a core or more since the last look.
-    pub(super) fn busy(&self) -> bool {
+    /// What hashing may take now, from what the rest of the process used since the last look.
+    pub(super) fn verdict(&self) -> Verdict {
         let now = self.clocks.now();
         let other = self
             .clocks
@@ -83,31 +127,46 @@ impl<C: Clocks> Governor<C> {
         let mut last = lock(&self.last);
         let window = now.saturating_duration_since(last.at);
         if window >= MIN_WINDOW {
-            let busy = is_busy(other.saturating_sub(last.other_ns), window);
+            let verdict = Verdict::of(
+                other.saturating_sub(last.other_ns),
+                window,
+                self.cores,
+                self.threads,
+            );
             *last = Look {
                 at: now,
                 other_ns: other,
-                busy,
+                verdict,
             };
         }
-        last.busy
+        last.verdict
     }
 
-    /// Runs one job: freely while the process is quiet; while it is busy, alone and followed
-    /// by its rest. `work` answers the job itself and returns the CPU it took, so that the
+    /// Runs one job when the verdict leaves room for it, followed by its rest when the verdict
+    /// asks for one. `work` answers the job itself and returns the CPU it took, so that the
     /// caller is never kept waiting for the rest. Returns whether the job gave way.
     pub(super) fn run(&self, work: impl FnOnce() -> Duration) -> bool {
-        if !self.busy() {
-            work();
-            return false;
+        let mut verdict = self.verdict();
+        let mut running = lock(&self.running);
+        while *running >= verdict.at_once {
+            running = self
+                .freed
+                .wait(running)
+                .unwrap_or_else(PoisonError::into_inner);
+            verdict = self.verdict();
         }
-        let _lane = lock(&self.lane);
+        *running += 1;
+        drop(running);
         let spent = work();
         // Looked at again: a load that has gone needs no rest.
-        if self.busy() {
+        let after = self.verdict();
+        if after.rest {
+            // Resting in its place keeps the others out: hashing stays at a quarter core.
             std::thread::sleep(spent.saturating_mul(REST));
         }
-        true
+        *lock(&self.running) -= 1;
+        self.freed.notify_all();
+        verdict.gives_way(self.threads) || after.rest
     }
 }
 
@@ -240,48 +299,73 @@ mod tests {
     }
 
     #[test]
-    fn half_a_core_of_other_work_is_busy_and_hashing_itself_never_is() {
+    fn hashing_takes_the_cores_the_rest_of_the_process_leaves() {
+        let v = |other_ms: u64, cores: usize, threads: usize| {
+            let v = Verdict::of(
+                other_ms * 1_000_000,
+                Duration::from_millis(100),
+                cores,
+                threads,
+            );
+            (v.at_once, v.rest)
+        };
+        // Two cores: a login flood alone (the HTTP side nearly idle) hashes on both; a token
+        // load of half a core leaves one; one of 1.2 cores leaves a rested quarter.
+        assert_eq!(v(5, 2, 2), (2, false));
+        assert_eq!(v(49, 2, 2), (2, false));
+        assert_eq!(v(60, 2, 2), (1, false));
+        assert_eq!(v(100, 2, 2), (1, true));
+        assert_eq!(v(120, 2, 2), (1, true));
+        // Eight cores: three busy leave five; seven busy leave a rested quarter.
+        assert_eq!(v(300, 8, 8), (5, false));
+        assert_eq!(v(720, 8, 8), (1, true));
+        // Never more than the pool's threads, never fewer than one.
+        assert_eq!(v(0, 8, 2), (2, false));
+        assert_eq!(v(5_000, 8, 8), (1, true));
+        // One core: half a core of other work is enough to rest.
+        assert_eq!(v(10, 1, 1), (1, false));
+        assert_eq!(v(60, 1, 1), (1, true));
+    }
+
+    #[test]
+    fn hashing_itself_is_never_other_work() {
         let clocks = Manual::new();
-        let g = Governor::new(Arc::clone(&clocks));
-        assert!(!g.busy(), "a new governor starts quiet");
+        let g = Governor::new(Arc::clone(&clocks), 2, 2);
+        assert_eq!(g.verdict(), Verdict::free(2), "a new governor starts free");
         // Two hashing threads flat out, the HTTP workers nearly idle: a login flood alone.
         clocks.pass(20, 2, 40);
-        assert!(!g.busy());
+        assert_eq!(g.verdict(), Verdict::free(2));
         // The token endpoint takes 1.2 cores of the two.
         clocks.pass(20, 24, 10);
-        assert!(g.busy());
-        // Just under half a core.
-        clocks.pass(20, 9, 0);
-        assert!(!g.busy());
-        clocks.pass(20, 10, 0);
-        assert!(g.busy());
-        // An hour with nothing at all: the first look after it is quiet.
+        assert_eq!(g.verdict().at_once, 1);
+        assert!(g.verdict().rest);
+        // An hour with nothing at all: the first look after it is free.
         clocks.pass(3_600_000, 0, 0);
-        assert!(!g.busy());
+        assert_eq!(g.verdict(), Verdict::free(2));
     }
 
     #[test]
     fn a_look_within_the_minimum_window_keeps_the_last_verdict() {
         let clocks = Manual::new();
-        let g = Governor::new(Arc::clone(&clocks));
-        clocks.pass(20, 20, 0);
-        assert!(g.busy());
+        let g = Governor::new(Arc::clone(&clocks), 2, 2);
+        clocks.pass(20, 30, 0);
+        assert!(g.verdict().rest);
         // 2 ms later with no other work at all: too short a window to change the verdict.
         clocks.pass(2, 0, 2);
-        assert!(g.busy());
+        assert!(g.verdict().rest);
         clocks.pass(10, 0, 10);
-        assert!(!g.busy());
+        assert_eq!(g.verdict(), Verdict::free(2));
     }
 
     #[test]
     fn a_busy_process_gets_one_hash_at_a_time_then_its_rest() {
         let clocks = Manual::new();
-        let g = Arc::new(Governor::new(Arc::clone(&clocks)));
-        clocks.pass(20, 20, 0);
+        let g = Arc::new(Governor::new(Arc::clone(&clocks), 2, 2));
+        clocks.pass(20, 30, 0);
         // The work takes 2 ms of CPU; the rest is REST times that, slept by the thread.
         let started = crate::clock::instant();
         assert!(g.run(|| {
-            clocks.pass(2, 2, 2);
+            clocks.pass(2, 3, 2);
             Duration::from_millis(2)
         }));
         assert!(started.elapsed() >= Duration::from_millis(2) * REST);
@@ -298,8 +382,8 @@ mod tests {
     #[test]
     fn while_busy_a_second_job_waits_for_the_first_ones_rest() {
         let clocks = Manual::new();
-        let g = Arc::new(Governor::new(Arc::clone(&clocks)));
-        clocks.pass(20, 20, 0);
+        let g = Arc::new(Governor::new(Arc::clone(&clocks), 2, 2));
+        clocks.pass(20, 30, 0);
         let (tx, rx) = std::sync::mpsc::channel();
         let first = {
             let g = Arc::clone(&g);
@@ -307,7 +391,7 @@ mod tests {
             std::thread::spawn(move || {
                 g.run(|| {
                     // Keep the process busy: the first job rests 3 × 100 ms afterwards.
-                    clocks.pass(10, 10, 0);
+                    clocks.pass(10, 15, 0);
                     tx.send(()).unwrap();
                     Duration::from_millis(100)
                 });
@@ -322,6 +406,46 @@ mod tests {
             waited >= Duration::from_millis(250),
             "the second job ran during the first one's rest ({waited:?})"
         );
+    }
+
+    #[test]
+    fn with_a_core_left_two_jobs_run_one_after_the_other_without_rest() {
+        let clocks = Manual::new();
+        let g = Arc::new(Governor::new(Arc::clone(&clocks), 2, 2));
+        // 0.6 of a core used elsewhere: one hash at a time, no rest.
+        clocks.pass(100, 60, 0);
+        assert_eq!(
+            g.verdict(),
+            Verdict {
+                at_once: 1,
+                rest: false
+            }
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let g = Arc::clone(&g);
+            std::thread::spawn(move || {
+                g.run(|| {
+                    tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    Duration::from_millis(1)
+                })
+            })
+        };
+        rx.recv().unwrap();
+        let second = {
+            let g = Arc::clone(&g);
+            std::thread::spawn(move || g.run(|| Duration::ZERO))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !second.is_finished(),
+            "the second hash ran beside the first"
+        );
+        go_tx.send(()).unwrap();
+        assert!(first.join().unwrap(), "it ran one at a time: it gave way");
+        assert!(second.join().unwrap());
     }
 
     #[test]

@@ -126,7 +126,8 @@ impl Hasher {
         let rx = Arc::new(Mutex::new(rx));
         let max_wait = Duration::from_millis(settings.max_wait_ms);
         let stats = Arc::new(Stats::default());
-        let governor = Arc::new(Governor::new(OsClocks));
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let governor = Arc::new(Governor::new(OsClocks, cores, workers));
         for n in 0..workers {
             let governor = Arc::clone(&governor);
             let rx = Arc::clone(&rx);

@@ -19,8 +19,10 @@
 //! Jobs are never dropped for it: they wait, and the queue's maximum wait still answers 503
 //! for those that waited too long.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use super::cpu_clocks::{OsClocks, lock};
 
 /// Looks closer together than this reuse the last verdict: a window this short says little.
 const MIN_WINDOW: Duration = Duration::from_millis(5);
@@ -92,10 +94,6 @@ struct Look {
     verdict: Verdict,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl<C: Clocks> Governor<C> {
     /// A governor for a pool of `threads` on a machine of `cores`.
     pub(super) fn new(clocks: C, cores: usize, threads: usize) -> Self {
@@ -157,99 +155,29 @@ impl<C: Clocks> Governor<C> {
         }
         *running += 1;
         drop(running);
+        let place = Place(self);
         let spent = work();
         // Looked at again: a load that has gone needs no rest.
         let after = self.verdict();
         if after.rest {
-            // Resting in its place keeps the others out: hashing stays at a quarter core.
+            // Resting in its place keeps the others out (a rest comes with one place only):
+            // hashing stays at a quarter core.
             std::thread::sleep(spent.saturating_mul(REST));
         }
-        *lock(&self.running) -= 1;
-        self.freed.notify_all();
+        drop(place);
         verdict.gives_way(self.threads) || after.rest
     }
 }
 
-/// The process's and the hashing threads' CPU clocks, from the kernel.
-pub(super) struct OsClocks;
+/// A place among the running hashes, given back when dropped, also when the work panics (a
+/// place kept forever would stop the pool).
+struct Place<'a, C: Clocks>(&'a Governor<C>);
 
-/// Every hashing thread of the process, whichever pool it belongs to: the tests run several
-/// servers in one process, and one pool's hashing is not another's other work.
-static HASHING: Mutex<Registry> = Mutex::new(Registry {
-    live: Vec::new(),
-    retired_ns: 0,
-});
-
-struct Registry {
-    /// The per-thread CPU clock of each running hashing thread.
-    live: Vec<libc::clockid_t>,
-    /// CPU of the hashing threads that have ended (their clocks end with them).
-    retired_ns: u64,
-}
-
-/// A hashing thread's place in the registry, given back (with its CPU) when the thread ends.
-pub(super) struct Registration(libc::clockid_t);
-
-impl Drop for Registration {
+impl<C: Clocks> Drop for Place<'_, C> {
     fn drop(&mut self) {
-        let mut reg = lock(&HASHING);
-        reg.retired_ns += read(self.0).unwrap_or(0);
-        reg.live.retain(|&id| id != self.0);
+        *lock(&self.0.running) -= 1;
+        self.0.freed.notify_all();
     }
-}
-
-impl OsClocks {
-    /// Registers the calling thread as a hashing thread for as long as the registration is
-    /// kept: its CPU is not other work.
-    pub(super) fn register_this_thread() -> Option<Registration> {
-        let id = this_thread_clock()?;
-        lock(&HASHING).live.push(id);
-        Some(Registration(id))
-    }
-
-    /// CPU the calling thread has used.
-    pub(super) fn this_thread_ns() -> u64 {
-        read(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or(0)
-    }
-}
-
-impl Clocks for OsClocks {
-    fn now(&self) -> Instant {
-        crate::clock::instant()
-    }
-
-    fn process_cpu_ns(&self) -> u64 {
-        read(libc::CLOCK_PROCESS_CPUTIME_ID).unwrap_or(0)
-    }
-
-    fn hashing_cpu_ns(&self) -> u64 {
-        let reg = lock(&HASHING);
-        reg.retired_ns + reg.live.iter().filter_map(|&id| read(id)).sum::<u64>()
-    }
-}
-
-fn read(clock: libc::clockid_t) -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a pointer to a live, writable local
-    // and reports an unknown or stale clock id through its return value.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    (rc == 0).then(|| {
-        u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000
-            + u64::try_from(ts.tv_nsec).unwrap_or(0)
-    })
-}
-
-fn this_thread_clock() -> Option<libc::clockid_t> {
-    let mut id: libc::clockid_t = 0;
-    // SAFETY: pthread_self has no preconditions and names a live thread (the caller);
-    // pthread_getcpuclockid writes one clockid_t through a pointer to a live local.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
-    (rc == 0).then_some(id)
 }
 
 #[cfg(test)]
@@ -446,30 +374,5 @@ mod tests {
         go_tx.send(()).unwrap();
         assert!(first.join().unwrap(), "it ran one at a time: it gave way");
         assert!(second.join().unwrap());
-    }
-
-    #[test]
-    fn the_os_clocks_count_a_registered_thread_as_hashing_also_after_it_ends() {
-        let (spun_tx, spun_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let _registered = OsClocks::register_this_thread().expect("a thread CPU clock");
-            let begin = OsClocks::this_thread_ns();
-            while OsClocks::this_thread_ns() - begin < 20_000_000 {
-                std::hint::black_box(0u64);
-            }
-            spun_tx.send(OsClocks::this_thread_ns()).unwrap();
-            release_rx.recv().unwrap();
-        });
-        let spent = spun_rx.recv().unwrap();
-        // Other tests' hashing threads may be registered too: the sum is at least this one.
-        let hashing = OsClocks.hashing_cpu_ns();
-        assert!(spent >= 20_000_000);
-        assert!(hashing >= spent, "{hashing} < {spent}");
-        assert!(OsClocks.process_cpu_ns() >= hashing);
-        release_tx.send(()).unwrap();
-        thread.join().unwrap();
-        // Its clock has gone with it, its CPU has not: no jump of other work at a thread's end.
-        assert!(OsClocks.hashing_cpu_ns() >= spent);
     }
 }

@@ -16,12 +16,14 @@ use argon2::Params;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
+mod cpu_clocks;
 mod governor;
 mod priority;
 mod settings;
 mod worker;
 
-use governor::{Governor, OsClocks};
+use cpu_clocks::OsClocks;
+use governor::Governor;
 pub use settings::Argon2Settings;
 use worker::Worker;
 

@@ -2,11 +2,13 @@
 //!
 //! The pool may use every core, so that logins are as fast as the machine allows when nothing
 //! else runs. A lower scheduling priority alone did not keep a login flood off the token
-//! endpoint. Measured on the 2-core development machine (KVM, Linux 6.18, EEVDF), two hashing
-//! threads at nice 10, at nice 19 and even under SCHED_IDLE all took 0.45 to 0.65 of a core
-//! beside a token load that left the machine 1 % idle, and the token rate fell to 68–89 % of
-//! its idle rate. The HTTP workers' request-and-answer rhythm leaves the scheduler short gaps
-//! that an always-runnable thread fills, and every hash then evicts the workers' caches.
+//! endpoint. Measured on the 2-core development machine (KVM, Linux 6.18, EEVDF), with two
+//! hashing threads at nice 10, at nice 19 or under SCHED_IDLE a login flood cut the token rate
+//! to 68–89 % of its idle rate, although at nice 10 and under SCHED_IDLE the hashing threads
+//! used only about a quarter of a core during the token run (read per thread from /proc). The
+//! cost is less the CPU the hashes take than what each hash does to the workers beside it
+//! (their caches, their request-and-answer rhythm): fewer hashes help, lower-priority ones do
+//! not.
 //!
 //! So the pool measures instead of hoping. Before each job a hashing thread looks at how many
 //! cores the rest of the process (HTTP workers, the runtime, SQLite's threads) used since the

@@ -246,8 +246,8 @@ impl Metrics {
         );
         now.register(
             "tollgate_hash_yielded",
-            "argon2 jobs run one at a time, each followed by a rest, because the rest of the \
-             process was busy",
+            "argon2 jobs that gave way to a busy process (fewer hashes at once than threads, or \
+             a rest after the hash)",
             counter(readings.hash_yielded),
         );
         let pool = Family::<StateLabel, Gauge>::default();

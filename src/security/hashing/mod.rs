@@ -113,7 +113,7 @@ struct Stats {
     queued: AtomicI64,
     /// Jobs refused (queue full) or given up (waited past `max_wait`): each answered 503.
     rejected: AtomicU64,
-    /// Jobs run one at a time with a rest because the rest of the process was busy.
+    /// Jobs that gave way to a busy process: fewer hashes at once than threads, or a rest.
     yielded: AtomicU64,
 }
 
@@ -249,7 +249,7 @@ fn run_worker(
             continue;
         }
         let yielded = governor.run(|| {
-            // Checked after any wait for the governor's lane, which counts as waiting too.
+            // Checked after any wait for a place among the running hashes, which counts too.
             if job.enqueued.elapsed() > max_wait {
                 stats.rejected.fetch_add(1, Ordering::Relaxed);
                 let _ = job.reply.send(Err(HashError::Busy));

@@ -19,6 +19,7 @@ import argparse
 import base64
 import json
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -72,6 +73,24 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def store_cpu_seconds():
+    """CPU time used so far by every PostgreSQL and Redis process on the machine: what the
+    server's database and replay store cost it, which the server's own CPU does not show."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                head, tail = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.split("(", 1)[1] in ("postgres", "redis-server"):
+            fields = tail.split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 class RssSampler(threading.Thread):
     """Samples the server's resident set every 20 ms and keeps the maximum; `finish` also gives
     the server's CPU time per request answered over the run (it carries across machines better
@@ -80,7 +99,8 @@ class RssSampler(threading.Thread):
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.pid, self.peak_kib, self.stop = pid, 0, threading.Event()
-        self.cpu0 = cpu_seconds(pid)
+        self.cpu0, self.store0 = cpu_seconds(pid), store_cpu_seconds()
+        self.load0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def finish(self, r):
         self.stop.set()
@@ -88,6 +108,10 @@ class RssSampler(threading.Thread):
         answered = sum(r["codes"].values()) or 1
         r["rss_kib"] = self.peak_kib
         r["cpu_us"] = (cpu_seconds(self.pid) - self.cpu0) / answered * 1e6
+        r["store_us"] = (store_cpu_seconds() - self.store0) / answered * 1e6
+        load = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r["load_us"] = ((load.ru_utime + load.ru_stime) - (self.load0.ru_utime + self.load0.ru_stime)) \
+            / answered * 1e6
 
     def run(self):
         while not self.stop.is_set():
@@ -401,11 +425,14 @@ def alternate(srv, load, cases, args, label):
             r = {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
                  "errors": sum(v for k, v in codes.items() if k >= 400 or k == 0), "codes": codes}
             sampler.finish(r)
+            # The generator's own count leaves out the signing done before its clock started.
+            r["load_us"] = out.get("cpu_us_per_request", r["load_us"])
             runs[case].append(r)
             time.sleep(2)
             name = " ".join(case) if isinstance(case, tuple) else case
             print(f"  {label:16} {name:16} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}  "
-                  f"rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req", file=sys.stderr)
+                  f"rss {r['rss_kib'] / 1024:.1f} MiB  cpu {r['cpu_us']:.1f} us/req "
+                  f"(database/Redis {r['store_us']:.1f}, load generator {r['load_us']:.1f})", file=sys.stderr)
     return runs
 
 
@@ -481,6 +508,8 @@ def median_of(runs):
         "errors": statistics.median(r["errors"] for r in runs),
         "rss_mib": max(r["rss_kib"] for r in runs) / 1024,
         "cpu_us": statistics.median(r.get("cpu_us", 0) for r in runs),
+        "store_us": statistics.median(r.get("store_us", 0) for r in runs),
+        "load_us": statistics.median(r.get("load_us", 0) for r in runs),
         "codes": runs[len(runs) // 2]["codes"],
     }
 
@@ -598,11 +627,13 @@ def main():
         print(f"oha (the assertion rows: examples/assertion_load), {args.connections} connections, "
               f"{args.seconds} s runs, median of {args.runs}; load generator on the same {cores}-core machine")
         print()
-        print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB | server CPU µs/req |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print("| backend | scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB | server CPU µs/req "
+              "| database+Redis CPU µs/req | load generator CPU µs/req |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for backend, name, m in rows:
         print(f"| {backend} | {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-              f"{m['errors']:.0f} | {m['rss_mib']:.1f} | {m['cpu_us']:.1f} |")
+              f"{m['errors']:.0f} | {m['rss_mib']:.1f} | {m['cpu_us']:.1f} | {m.get('store_us', 0):.1f} | "
+              f"{m.get('load_us', 0):.1f} |")
     print()
     print(f"argon2id m={argon['memory_kib']} KiB t={argon['iterations']} p={argon['parallelism']}: "
           f"{ms:.1f} ms per hash on this machine")

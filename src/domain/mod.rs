@@ -53,6 +53,8 @@ pub struct Authority {
     pub assertion_policy: client_assertion::AssertionPolicy,
     /// DPoP proof checks (RFC 9449); their `jti`s go to `replay` too.
     pub dpop: dpop::DpopPolicy,
+    /// DPoP proof headers already read (`security::dpop::ProofKeys`).
+    pub proof_keys: crate::security::dpop::ProofKeys,
 }
 
 impl Authority {
@@ -81,6 +83,7 @@ impl Authority {
             client_keys: client_keys::ClientKeys::default(),
             assertion_policy: client_assertion::AssertionPolicy::default(),
             dpop: dpop::DpopPolicy::default(),
+            proof_keys: crate::security::dpop::ProofKeys::default(),
         })
     }
 

@@ -4,6 +4,9 @@
 //! Also the two hashes the binding is made of (RFC 7638 thumbprint, `ath`) and the server
 //! nonces of RFC 9449 §8.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -12,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::security::client_assertion::MAX_JTI_BYTES;
-use crate::security::client_keys::{ASSERTION_ALGS, PRIVATE_MEMBERS, parse_public_jwk};
+use crate::security::client_keys::{ASSERTION_ALGS, ClientKey, PRIVATE_MEMBERS, parse_public_jwk};
 
 /// Why a proof was refused: a short fixed text, safe to show the client.
 pub type Refusal = &'static str;
@@ -51,10 +54,55 @@ pub struct Proof {
     pub claims: ProofClaims,
 }
 
+/// What a proof's header says once read: the key to verify with, and its thumbprint.
+struct HeaderKey {
+    alg: jsonwebtoken::Algorithm,
+    key: ClientKey,
+    jkt: String,
+}
+
+/// Proof headers already read, by their exact base64url text. A client signs every proof with
+/// the same key, so every proof it sends has the same header; reading it (base64, JSON, the
+/// JWK's point, the RFC 7638 thumbprint) cost about as much CPU as the rest of a bearer
+/// request (README, Performance). Only what the header's bytes determine is kept, and only
+/// after a signature by that key verified: the signature and the claims are checked on every
+/// proof. Bounded: a full map is emptied, so headers sent to fill it cost only misses.
+#[derive(Default)]
+pub struct ProofKeys {
+    read: Mutex<HashMap<Box<str>, Arc<HeaderKey>>>,
+}
+
+/// More proof keys than the partners of one deployment use at once.
+const MAX_PROOF_KEYS: usize = 4096;
+
+impl ProofKeys {
+    fn get(&self, head: &str) -> Option<Arc<HeaderKey>> {
+        self.read.lock().ok()?.get(head).cloned()
+    }
+
+    fn keep(&self, head: &str, key: Arc<HeaderKey>) {
+        if let Ok(mut read) = self.read.lock() {
+            if read.len() >= MAX_PROOF_KEYS {
+                read.clear();
+            }
+            read.insert(head.into(), key);
+        }
+    }
+
+    /// Headers held right now.
+    pub fn len(&self) -> usize {
+        self.read.lock().map_or(0, |r| r.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Proof {
     /// RFC 9449 §4.3 checks 2-7: one well-formed JWT, `typ` `dpop+jwt`, an accepted asymmetric
-    /// `alg`, a public `jwk`, and a signature by that key.
-    pub fn verify(jwt: &str) -> Result<Self, Refusal> {
+    /// `alg`, a public `jwk`, and a signature by that key. `keys` holds headers already read.
+    pub fn verify(jwt: &str, keys: &ProofKeys) -> Result<Self, Refusal> {
         if jwt.len() > MAX_PROOF_BYTES {
             return Err("the DPoP proof is too long");
         }
@@ -67,50 +115,69 @@ impl Proof {
         let signing_input = jwt
             .get(..head.len() + 1 + body.len())
             .ok_or("the DPoP proof is malformed")?;
-        let header: Header = json_part(head).ok_or("the DPoP proof's header is malformed")?;
-        // RFC 9449 §4.2: typ is exactly the media type dpop+jwt (RFC 7515 §4.1.9 lets the
-        // case vary).
-        if !header
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
-        {
-            return Err("the DPoP proof's typ is not dpop+jwt");
-        }
-        let alg = DPOP_ALGS
-            .iter()
-            .find(|(name, _)| *name == header.alg)
-            .map(|(_, a)| *a)
-            .ok_or("the DPoP proof's alg is not one of dpop_signing_alg_values_supported")?;
-        if header.crit.is_some() {
-            return Err("the DPoP proof names critical header extensions");
-        }
-        let jwk = match (header.jwk, header.x5c) {
-            (Some(Value::Object(jwk)), _) => jwk,
-            (Some(_), _) => return Err("the DPoP proof's jwk is not a JSON object"),
-            // RFC 9449 §4.2: the key is in `jwk`; a certificate chain is not a substitute.
-            (None, Some(_)) => return Err("the DPoP proof carries x5c instead of jwk"),
-            (None, None) => return Err("the DPoP proof has no jwk header"),
+        let (key, known) = match keys.get(head) {
+            Some(key) => (key, true),
+            None => (Arc::new(read_header(head)?), false),
         };
-        if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
-            return Err("the DPoP proof's jwk contains a private key");
-        }
-        let key = parse_public_jwk(&jwk)
-            .map_err(|_| "the DPoP proof's jwk is not a public key tollgate accepts")?;
-        if !key.fits(alg) {
-            return Err("the DPoP proof's alg does not fit its jwk");
-        }
-        if signature.is_empty() || !key.verifies(alg, signing_input.as_bytes(), signature) {
+        if signature.is_empty()
+            || !key
+                .key
+                .verifies(key.alg, signing_input.as_bytes(), signature)
+        {
             return Err("the DPoP proof's signature does not verify with its jwk");
+        }
+        if !known {
+            keys.keep(head, Arc::clone(&key));
         }
         let claims: ProofClaims =
             json_part(body).ok_or("the DPoP proof lacks jti, htm, htu or iat, or is malformed")?;
         if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_BYTES {
             return Err("the DPoP proof's jti is empty or too long");
         }
-        let jkt = thumbprint(&jwk).ok_or("the DPoP proof's jwk is malformed")?;
-        Ok(Self { jkt, claims })
+        Ok(Self {
+            jkt: key.jkt.clone(),
+            claims,
+        })
     }
+}
+
+/// The header checks of RFC 9449 §4.3 (items 4-6) and the key they leave.
+fn read_header(head: &str) -> Result<HeaderKey, Refusal> {
+    let header: Header = json_part(head).ok_or("the DPoP proof's header is malformed")?;
+    // RFC 9449 §4.2: typ is exactly the media type dpop+jwt (RFC 7515 §4.1.9 lets the case
+    // vary).
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+    {
+        return Err("the DPoP proof's typ is not dpop+jwt");
+    }
+    let alg = DPOP_ALGS
+        .iter()
+        .find(|(name, _)| *name == header.alg)
+        .map(|(_, a)| *a)
+        .ok_or("the DPoP proof's alg is not one of dpop_signing_alg_values_supported")?;
+    if header.crit.is_some() {
+        return Err("the DPoP proof names critical header extensions");
+    }
+    let jwk = match (header.jwk, header.x5c) {
+        (Some(Value::Object(jwk)), _) => jwk,
+        (Some(_), _) => return Err("the DPoP proof's jwk is not a JSON object"),
+        // RFC 9449 §4.2: the key is in `jwk`; a certificate chain is not a substitute.
+        (None, Some(_)) => return Err("the DPoP proof carries x5c instead of jwk"),
+        (None, None) => return Err("the DPoP proof has no jwk header"),
+    };
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return Err("the DPoP proof's jwk contains a private key");
+    }
+    let key = parse_public_jwk(&jwk)
+        .map_err(|_| "the DPoP proof's jwk is not a public key tollgate accepts")?;
+    if !key.fits(alg) {
+        return Err("the DPoP proof's alg does not fit its jwk");
+    }
+    let jkt = thumbprint(&jwk).ok_or("the DPoP proof's jwk is malformed")?;
+    Ok(HeaderKey { alg, key, jkt })
 }
 
 /// RFC 7638 §3: SHA-256 over the key's required members only, in lexicographic order, with no
@@ -226,12 +293,39 @@ mod tests {
     fn a_well_formed_proof_verifies_and_names_its_key() {
         let key = Key::new();
         let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk()});
-        let proof = Proof::verify(&key.sign(&header, &claims())).unwrap();
+        let proof = Proof::verify(&key.sign(&header, &claims()), &ProofKeys::default()).unwrap();
         assert_eq!(
             proof.jkt,
             thumbprint(key.jwk().as_object().unwrap()).unwrap()
         );
         assert_eq!(proof.claims.htm, "POST");
+    }
+
+    #[test]
+    fn a_read_header_is_kept_only_once_its_signature_verified() {
+        let (key, other) = (Key::new(), Key::new());
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk()});
+        let keys = ProofKeys::default();
+        // Signed by another key than its header names: refused, and the header is not kept.
+        assert!(Proof::verify(&other.sign(&header, &claims()), &keys).is_err());
+        assert!(keys.is_empty());
+        let first = Proof::verify(&key.sign(&header, &claims()), &keys).unwrap();
+        assert_eq!(keys.len(), 1);
+        // The kept header verifies the next proof, and still checks every signature.
+        let again = Proof::verify(&key.sign(&header, &claims()), &keys).unwrap();
+        assert_eq!((keys.len(), &again.jkt), (1, &first.jkt));
+        assert!(Proof::verify(&other.sign(&header, &claims()), &keys).is_err());
+        let jwt = key.sign(&header, &claims());
+        let (signed, _) = jwt.rsplit_once('.').unwrap();
+        let (_, foreign) = other
+            .sign(&header, &claims())
+            .rsplit_once('.')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        assert!(Proof::verify(&format!("{signed}.{foreign}"), &keys).is_err());
+        // The claims are read from each proof, not kept with the header.
+        let bad = json!({"jti": "", "htm": "POST", "htu": "https://as.example/x", "iat": 1});
+        assert!(Proof::verify(&key.sign(&header, &bad), &keys).is_err());
     }
 
     #[test]
@@ -281,7 +375,8 @@ mod tests {
             ),
         ];
         for (header, reason) in cases {
-            let refused = Proof::verify(&key.sign(&header, &claims())).unwrap_err();
+            let refused =
+                Proof::verify(&key.sign(&header, &claims()), &ProofKeys::default()).unwrap_err();
             assert!(refused.contains(reason), "{header}: {refused}");
         }
     }
@@ -296,15 +391,19 @@ mod tests {
             json!({"jti": "", "htm": "POST", "htu": "https://a/", "iat": 1}),
             json!({"jti": "j".repeat(300), "htm": "POST", "htu": "https://a/", "iat": 1}),
         ] {
-            assert!(Proof::verify(&key.sign(&header, &bad)).is_err(), "{bad}");
+            assert!(
+                Proof::verify(&key.sign(&header, &bad), &ProofKeys::default()).is_err(),
+                "{bad}"
+            );
         }
         let mut huge = key.jwk();
         huge["pad"] = json!("x".repeat(64 * 1024));
         let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": huge});
-        let refused = Proof::verify(&key.sign(&header, &claims())).unwrap_err();
+        let refused =
+            Proof::verify(&key.sign(&header, &claims()), &ProofKeys::default()).unwrap_err();
         assert!(refused.contains("too long"));
         for junk in ["", "a.b", "a.b.c.d", "!!.!!.!!"] {
-            assert!(Proof::verify(junk).is_err());
+            assert!(Proof::verify(junk, &ProofKeys::default()).is_err());
         }
     }
 

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::security::client_assertion::MAX_JTI_BYTES;
+use crate::security::client_assertion::{MAX_JTI_BYTES, has_control};
 use crate::security::client_keys::{ASSERTION_ALGS, ClientKey, PRIVATE_MEMBERS, parse_public_jwk};
 
 /// Why a proof was refused: a short fixed text, safe to show the client.
@@ -131,8 +131,8 @@ impl Proof {
         }
         let claims: ProofClaims =
             json_part(body).ok_or("the DPoP proof lacks jti, htm, htu or iat, or is malformed")?;
-        if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_BYTES {
-            return Err("the DPoP proof's jti is empty or too long");
+        if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_BYTES || has_control(&claims.jti) {
+            return Err("the DPoP proof's jti is empty, too long or has control characters");
         }
         Ok(Self {
             jkt: key.jkt.clone(),

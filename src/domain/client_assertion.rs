@@ -5,7 +5,8 @@
 //! Every refusal is the same `invalid_client` (the reason goes to the log and the audit trail,
 //! never to the caller) and costs no argon2 run: the cheap checks come first, then one cached
 //! key lookup and the signature (a dummy one for an unknown client), then the replay store.
-//! Refusals count as failed client authentications in the abuse limiter, as wrong secrets do.
+//! Refusals count as failed client authentications in the abuse limiter, as wrong secrets do;
+//! successes, like secrets already known good, do not touch it.
 
 use crate::domain::audit::{AuditEvent, AuditKind, Caller};
 use crate::domain::client_keys::KeySource;
@@ -76,10 +77,13 @@ impl From<Error> for Failure {
     }
 }
 
-/// The client an assertion proves, or `invalid_client`. Counted by the abuse limiter exactly
-/// like a secret (`client_auth`): the attempt takes a slot of the (client, address) and address
-/// counters before the signature check, a refusal keeps it as a failure and a success gives it
-/// back, so a partner spraying bad assertions is refused with 429 as one spraying bad secrets is.
+/// The client an assertion proves, or `invalid_client`. Refusals are counted by the abuse
+/// limiter exactly like wrong secrets (`client_auth`), against the (client, address) and
+/// address counters, and a refusal over the limit is answered 429. A verified assertion is
+/// served without looking at the counters, as a secret already known good is: a signature
+/// cannot be guessed, and asking shared counters (Redis) about every success cost the token
+/// endpoint more than the signature itself (README, Performance). The price: a refusal costs
+/// one signature check even once its address is over the limit.
 pub async fn authenticate(
     auth: &Authority,
     presented: &ClientAssertion,
@@ -95,6 +99,15 @@ pub async fn authenticate(
         .ok()
         .and_then(|a| a.claims.sub.as_deref())
         .and_then(|sub| ClientId::parse(sub).ok());
+    let outcome = match parsed {
+        Ok(assertion) => check(auth, &assertion, presented, endpoint, now).await,
+        Err(why) => Err(Failure::Refused(why)),
+    };
+    let why = match outcome {
+        Ok(client) => return Ok(client),
+        Err(Failure::Fault(e)) => return Err(e),
+        Err(Failure::Refused(why)) => why,
+    };
     // An assertion that names no client counts against the client_id sent beside it, or none.
     let counted = named.as_ref().or(presented.client_id.as_ref());
     let attempt = auth
@@ -111,31 +124,20 @@ pub async fn authenticate(
             auth.metrics.auth_failure(AuthFailure::RateLimited);
             Error::TooManyRequests(retry)
         })?;
-    let outcome = match parsed {
-        Ok(assertion) => check(auth, &assertion, presented, endpoint, now).await,
-        Err(why) => Err(Failure::Refused(why)),
-    };
-    match outcome {
-        // A success (and a fault of ours) gives the limiter's slot back when `attempt` drops.
-        Ok(client) => Ok(client),
-        Err(Failure::Fault(e)) => Err(e),
-        Err(Failure::Refused(why)) => {
-            attempt.failed();
-            tracing::info!(
-                reason = why,
-                client_id = named.as_ref().map(ClientId::as_str),
-                "client assertion refused"
-            );
-            let mut event = AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis)
-                .detail(format!("private_key_jwt: {why}"));
-            if let Some(id) = &named {
-                event = event.client(id.as_str());
-            }
-            auth.metrics.auth_failure(AuthFailure::BadAssertion);
-            auth.audit.record(event).await?;
-            Err(Error::InvalidClient)
-        }
+    attempt.failed();
+    tracing::info!(
+        reason = why,
+        client_id = named.as_ref().map(ClientId::as_str),
+        "client assertion refused"
+    );
+    let mut event = AuditEvent::new(AuditKind::ClientAuthFailed, caller, now_millis)
+        .detail(format!("private_key_jwt: {why}"));
+    if let Some(id) = &named {
+        event = event.client(id.as_str());
     }
+    auth.metrics.auth_failure(AuthFailure::BadAssertion);
+    auth.audit.record(event).await?;
+    Err(Error::InvalidClient)
 }
 
 async fn check(

@@ -4,8 +4,9 @@
 //! Failures are counted in fixed one-minute windows, per (principal, source address) pair and
 //! per source address. Keying the first counter by the pair is what keeps an attacker who
 //! hammers a client id from locking the real client out: the client's own addresses have
-//! counters of their own. A secret already known good (in the credential cache) is served
-//! without looking at the counters at all, so successful requests are never slowed.
+//! counters of their own. A secret already known good (in the credential cache), or a client
+//! assertion whose signature verified, is served without looking at the counters at all, so
+//! successful requests are never slowed.
 //!
 //! Exact under concurrency: an attempt takes its slot *before* the (slow) verification, by one
 //! check-and-increment per counter, and gives it back if the secret was right. So at most the

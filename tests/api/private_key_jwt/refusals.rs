@@ -188,12 +188,14 @@ backend_test! {
         for _ in 0..4 {
             assert_eq!(assertion(&key).await, 200);
         }
-        // The third failure is the last the window allows; then even the right key waits.
+        // The third failure is the last the window allows; then bad assertions wait. The right
+        // key still passes: a verified assertion, like a secret known good, is not counted.
         assert_eq!(assertion(&stranger).await, 401);
         let jwt = stranger.sign(&assertion_claims(&app, "partner"), &json!({}));
         let (status, body) = error_of(post(&app, "/access_token", &assertion_body(&jwt, &[])).await).await;
         assert_eq!((status, body["error"].as_str()), (429, Some("slow_down")));
-        assert_eq!(assertion(&key).await, 429);
+        assert_eq!(assertion(&key).await, 200);
+        assert_eq!(assertion(&stranger).await, 429);
         // Wrong secrets of another client, from the same address: the same budget of three.
         let mut secrets = Vec::new();
         for _ in 0..4 {
@@ -203,7 +205,7 @@ backend_test! {
         assert_eq!(with_secret(&secret).await, 429);
         // The next window starts afresh, for both.
         app.clock.advance_secs(60);
-        assert_eq!(assertion(&key).await, 200);
+        assert_eq!(assertion(&stranger).await, 401);
         assert_eq!(with_secret(&secret).await, 200);
     }
 
@@ -262,6 +264,36 @@ backend_test! {
         let key_name = format!("{prefix}:jti:7:partner:{}", claims["jti"].as_str().unwrap());
         let ttl: i64 = redis::cmd("TTL").arg(&key_name).query_async(&mut conn).await.unwrap();
         assert!((1..=90).contains(&ttl), "kept until the assertion expires (+30 s leeway): {ttl}");
+    }
+
+    async fn a_jti_with_a_nul_is_refused_and_harms_no_other_request(backend) {
+        let app = TestApp::spawn(backend).await;
+        let key = PartnerKey::generate("ES256", None);
+        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let claims = with(&assertion_claims(&app, "partner"), json!({"jti": "a\u{0}b"}));
+        let bad = assertion_body(&key.sign(&claims, &json!({})), &[]);
+        let good = assertion_body(&key.sign(&assertion_claims(&app, "partner"), &json!({})), &[]);
+        // Sent together, so that they could have shared a batch of the jti writer.
+        let (bad, good) = tokio::join!(post(&app, "/access_token", &bad), post(&app, "/access_token", &good));
+        let (status, body) = error_of(bad).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+        assert_eq!(good.status(), 200);
+    }
+
+    async fn a_replay_is_refused_through_the_database_when_redis_is_away(backend) {
+        // Nothing listens on port 1: every Redis write fails at once, and the batch goes to the
+        // database instead, where the replay is refused as without Redis.
+        let app = TestApp::spawn_with(backend, |s| {
+            s.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:1"));
+            s.redis_prefix = format!("tg-test-{}", uuid::Uuid::new_v4());
+        })
+        .await;
+        let key = PartnerKey::generate("ES256", Some("k"));
+        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let body = assertion_body(&key.sign(&assertion_claims(&app, "partner"), &json!({})), &[]);
+        assert_eq!(post(&app, "/access_token", &body).await.status(), 200);
+        assert_eq!(post(&app, "/access_token", &body).await.status(), 401);
+        assert_eq!(app.db.sql_count("SELECT COUNT(*) FROM client_assertion_jtis").await, 1);
     }
 
     async fn the_lifetime_ceiling_is_configurable(backend) {

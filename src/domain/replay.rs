@@ -11,7 +11,6 @@
 //! has its answer from the shared store before its token is issued. Expired database rows are
 //! deleted by each instance at most once a minute, off the request path.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -115,14 +114,17 @@ impl Writer {
 
     async fn write(&mut self, batch: Vec<Pending>) {
         // A jti twice in one batch (a replay racing itself here): the first one counts, the
-        // others are replays. A statement must not touch a row twice either.
-        let mut seen = HashSet::with_capacity(batch.len());
-        let mut rows = Vec::with_capacity(batch.len());
+        // others are replays. A statement must not touch a row twice either. Batches are
+        // small (at most MAX_BATCH), so comparing pairs costs less than hashing each.
+        let mut rows: Vec<Pending> = Vec::with_capacity(batch.len());
         for p in batch {
-            if seen.insert((p.client_id.clone(), p.jti.clone())) {
-                rows.push(p);
-            } else {
+            if rows
+                .iter()
+                .any(|r| r.jti == p.jti && r.client_id == p.client_id)
+            {
                 let _ = p.reply.send(Ok(false));
+            } else {
+                rows.push(p);
             }
         }
         let now = rows.iter().map(|p| p.now).max().unwrap_or(0);
@@ -143,7 +145,7 @@ impl Writer {
         self.clean_up(now);
         let keys: Vec<_> = rows
             .iter()
-            .map(|p| (p.client_id.clone(), p.jti.clone(), p.expires_at))
+            .map(|p| (p.client_id.as_str(), p.jti.as_str(), p.expires_at))
             .collect();
         match self.store.record_assertion_jtis(&keys, now).await {
             Ok(new) => {

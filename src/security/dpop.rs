@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::security::client_assertion::{MAX_JTI_BYTES, has_control};
 use crate::security::client_keys::{ASSERTION_ALGS, ClientKey, PRIVATE_MEMBERS, parse_public_jwk};
+use crate::security::jws_object;
 
 /// Why a proof was refused: a short fixed text, safe to show the client.
 pub type Refusal = &'static str;
@@ -130,7 +131,7 @@ impl Proof {
             keys.keep(head, Arc::clone(&key));
         }
         let claims: ProofClaims =
-            json_part(body).ok_or("the DPoP proof lacks jti, htm, htu or iat, or is malformed")?;
+            jws_object(body).ok_or("the DPoP proof lacks jti, htm, htu or iat, or is malformed")?;
         if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_BYTES || has_control(&claims.jti) {
             return Err("the DPoP proof's jti is empty, too long or has control characters");
         }
@@ -143,7 +144,7 @@ impl Proof {
 
 /// The header checks of RFC 9449 §4.3 (items 4-6) and the key they leave.
 fn read_header(head: &str) -> Result<HeaderKey, Refusal> {
-    let header: Header = json_part(head).ok_or("the DPoP proof's header is malformed")?;
+    let header: Header = jws_object(head).ok_or("the DPoP proof's header is malformed")?;
     // RFC 9449 §4.2: typ is exactly the media type dpop+jwt (RFC 7515 §4.1.9 lets the case
     // vary).
     if !header
@@ -240,16 +241,6 @@ impl NonceKey {
         // hmac::verify compares in constant time.
         (issued == current || issued == current - 1) && hmac::verify(&self.0, period, tag).is_ok()
     }
-}
-
-/// A base64url JSON object (RFC 7515 §2: no padding).
-fn json_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    let value: Value = serde_json::from_slice(&bytes).ok()?;
-    if !value.is_object() {
-        return None;
-    }
-    serde_json::from_value(value).ok()
 }
 
 #[cfg(test)]

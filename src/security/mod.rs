@@ -13,8 +13,27 @@ pub mod tokens;
 pub mod verified;
 pub mod x509;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+
 use crate::store::StoreError;
 use crate::types::RngError;
+
+/// The JSON object in one base64url part of a JWS (RFC 7515 §2: no padding), read straight into
+/// `T` (through `serde_json::Value` first, it cost a tree of allocations per request). An array
+/// is refused, though serde would fill a struct from one, and so is a member named twice (RFC
+/// 7515 §4 lets a parser refuse it rather than keep the last).
+pub(crate) fn jws_object<T: DeserializeOwned>(part: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(&bytes).ok()
+}
 
 /// A failure to make, open, load or use a key: never the client's fault.
 #[derive(Debug, thiserror::Error)]

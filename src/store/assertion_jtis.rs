@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{Store, StoreError};
 
 /// One `jti` to record: (client id, jti, expires at).
-pub type JtiRow = (String, String, i64);
+pub type JtiRow<'a> = (&'a str, &'a str, i64);
 
 impl Store {
     /// Records each `jti` until its expiry, in one statement; returns the rows that were new.
@@ -18,7 +18,7 @@ impl Store {
     /// racing on one `jti` cannot both see it as new. `rows` must not repeat a (client, jti).
     pub async fn record_assertion_jtis(
         &self,
-        rows: &[JtiRow],
+        rows: &[JtiRow<'_>],
         now: i64,
     ) -> Result<HashSet<(String, String)>, StoreError> {
         if rows.is_empty() {
@@ -35,7 +35,7 @@ impl Store {
         );
         let mut query = sqlx::query(&sql).bind(now);
         for (client_id, jti, expires_at) in rows {
-            query = query.bind(client_id).bind(jti).bind(*expires_at);
+            query = query.bind(*client_id).bind(*jti).bind(*expires_at);
         }
         let inserted = query
             .fetch_all(&self.pool)

@@ -9,7 +9,7 @@
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
-use crate::security::client_keys::{ASSERTION_ALGS, ClientKeySet};
+use crate::security::client_keys::{ClientKeySet, accepted_alg};
 use crate::security::jws_object;
 use crate::types::Audience;
 
@@ -66,11 +66,7 @@ impl<'a> Assertion<'a> {
             .ok_or("the assertion is malformed")?;
         let header: Header = jws_object(head).ok_or("the assertion's header is malformed")?;
         // RFC 8725 §3.1: only the algorithms we list, never `none` or a MAC.
-        let alg = ASSERTION_ALGS
-            .iter()
-            .find(|(name, _)| *name == header.alg)
-            .map(|(_, a)| *a)
-            .ok_or("the assertion's algorithm is not accepted")?;
+        let alg = accepted_alg(&header.alg).ok_or("the assertion's algorithm is not accepted")?;
         // RFC 7515 §4.1.11: tollgate understands no extension, so any `crit` is refused.
         if header.crit.is_some() {
             return Err("the assertion names critical header extensions");

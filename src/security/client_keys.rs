@@ -31,6 +31,14 @@ pub const ASSERTION_ALGS: [(&str, Algorithm); 5] = [
     ("EdDSA", Algorithm::EdDSA),
 ];
 
+/// The accepted algorithm a JWS header's `alg` names, if any (RFC 8725 §3.1: only these).
+pub fn accepted_alg(name: &str) -> Option<Algorithm> {
+    ASSERTION_ALGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, a)| *a)
+}
+
 /// More keys than any rotation needs; each one may cost a signature check per assertion
 /// without a `kid`.
 const MAX_KEYS: usize = 16;

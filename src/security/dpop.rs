@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::security::client_assertion::{MAX_JTI_BYTES, has_control};
-use crate::security::client_keys::{ASSERTION_ALGS, ClientKey, PRIVATE_MEMBERS, parse_public_jwk};
+use crate::security::client_keys::{
+    ASSERTION_ALGS, ClientKey, PRIVATE_MEMBERS, accepted_alg, parse_public_jwk,
+};
 use crate::security::jws_object;
 
 /// Why a proof was refused: a short fixed text, safe to show the client.
@@ -154,10 +156,8 @@ fn read_header(head: &str) -> Result<HeaderKey, Refusal> {
     {
         return Err("the DPoP proof's typ is not dpop+jwt");
     }
-    let alg = DPOP_ALGS
-        .iter()
-        .find(|(name, _)| *name == header.alg)
-        .map(|(_, a)| *a)
+    // DPOP_ALGS is ASSERTION_ALGS: one table, one lookup.
+    let alg = accepted_alg(&header.alg)
         .ok_or("the DPoP proof's alg is not one of dpop_signing_alg_values_supported")?;
     if header.crit.is_some() {
         return Err("the DPoP proof names critical header extensions");

@@ -148,9 +148,8 @@ impl Writer {
             .map(|p| (p.client_id.as_str(), p.jti.as_str(), p.expires_at))
             .collect();
         match self.store.record_assertion_jtis(&keys, now).await {
-            Ok(new) => {
-                for p in rows {
-                    let first = new.contains(&(p.client_id, p.jti));
+            Ok(firsts) => {
+                for (p, first) in rows.into_iter().zip(firsts) {
                     let _ = p.reply.send(Ok(first));
                 }
             }

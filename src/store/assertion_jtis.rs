@@ -11,41 +11,56 @@ use super::{Store, StoreError};
 pub type JtiRow<'a> = (&'a str, &'a str, i64);
 
 impl Store {
-    /// Records each `jti` until its expiry, in one statement; returns the rows that were new.
-    /// A row left out was already recorded and unexpired: a replay. An expired record of the
-    /// same `jti` is taken over (the assertion it belonged to can no longer be used), so
-    /// correctness does not wait for the clean-up. Atomic on both backends: two instances
-    /// racing on one `jti` cannot both see it as new. `rows` must not repeat a (client, jti).
+    /// Records each `jti` until its expiry; returns, row by row, whether it was new. A row that
+    /// was not new was already recorded and unexpired: a replay. An expired record of the same
+    /// `jti` is taken over (the assertion it belonged to can no longer be used), so correctness
+    /// does not wait for the clean-up. Atomic on both backends: two instances racing on one
+    /// `jti` cannot both see it as new. `rows` must not repeat a (client, jti).
+    ///
+    /// Nearly every batch holds only new `jti`s, so it is first sent as a plain `INSERT`: if it
+    /// succeeds, every row was new. Only a batch that hits an existing row (a replay, or a
+    /// record expired but not yet deleted) is sent again as the upsert that says which rows
+    /// were new. The plain statement costs PostgreSQL about a quarter less per row than the
+    /// upsert's speculative insertion and `RETURNING` (README, Performance).
     pub async fn record_assertion_jtis(
         &self,
         rows: &[JtiRow<'_>],
         now: i64,
-    ) -> Result<HashSet<(String, String)>, StoreError> {
+    ) -> Result<Vec<bool>, StoreError> {
         if rows.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(Vec::new());
         }
-        let values: Vec<String> = (0..rows.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
-            .collect();
-        let sql = format!(
+        let insert = format!(
+            "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES {}",
+            values(rows.len(), 1)
+        );
+        match bind_rows(sqlx::query(&insert), rows)
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => return Ok(vec![true; rows.len()]),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+            Err(e) => return Err(self.note(e)),
+        }
+        let upsert = format!(
             "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES {} \
              ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
              WHERE client_assertion_jtis.expires_at <= $1 RETURNING client_id, jti",
-            values.join(", ")
+            values(rows.len(), 2)
         );
-        let mut query = sqlx::query(&sql).bind(now);
-        for (client_id, jti, expires_at) in rows {
-            query = query.bind(*client_id).bind(*jti).bind(*expires_at);
-        }
-        let inserted = query
+        let inserted = bind_rows(sqlx::query(&upsert).bind(now), rows)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.note(e))?;
-        inserted
+        let new = inserted
             .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+            .collect::<Result<HashSet<_>, sqlx::Error>>()
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .iter()
+            .map(|(client_id, jti, _)| new.contains(&((*client_id).to_owned(), (*jti).to_owned())))
+            .collect())
     }
 
     /// Deletes the records of assertions that have expired; returns how many.
@@ -57,4 +72,25 @@ impl Store {
             .map_err(|e| self.note(e))?;
         Ok(done.rows_affected())
     }
+}
+
+/// `n` rows of three placeholders, numbered from `$first`.
+fn values(n: usize, first: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let p = first + 3 * i;
+            format!("(${p}, ${}, ${})", p + 1, p + 2)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn bind_rows<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    rows: &'q [JtiRow<'_>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for (client_id, jti, expires_at) in rows {
+        query = query.bind(*client_id).bind(*jti).bind(*expires_at);
+    }
+    query
 }

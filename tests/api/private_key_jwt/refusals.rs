@@ -296,6 +296,20 @@ backend_test! {
         assert_eq!(app.db.sql_count("SELECT COUNT(*) FROM client_assertion_jtis").await, 1);
     }
 
+    async fn a_batch_with_one_replay_records_its_other_jtis_as_new(backend) {
+        // The writer first sends a batch as a plain INSERT and, when one row already exists,
+        // again as the upsert that says which rows were new: the others must not be lost with
+        // the failed statement, and an expired record is taken over.
+        let app = TestApp::spawn(backend).await;
+        let now = app.now();
+        let earlier = [("p", "seen", now + 60), ("p", "old", now - 1)];
+        assert_eq!(app.store.record_assertion_jtis(&earlier, now - 10).await.unwrap(), [true, true]);
+        let batch = [("p", "fresh", now + 60), ("p", "seen", now + 60), ("q", "seen", now + 60), ("p", "old", now + 60)];
+        assert_eq!(app.store.record_assertion_jtis(&batch, now).await.unwrap(), [true, false, true, true]);
+        assert_eq!(app.store.record_assertion_jtis(&batch, now).await.unwrap(), [false; 4]);
+        assert_eq!(app.db.sql_count("SELECT COUNT(*) FROM client_assertion_jtis").await, 4);
+    }
+
     async fn the_lifetime_ceiling_is_configurable(backend) {
         let app = TestApp::spawn_with(backend, |s| s.client_assertion_max_lifetime = 120).await;
         let key = PartnerKey::generate("ES256", None);

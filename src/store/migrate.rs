@@ -58,6 +58,7 @@ const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0030_usage",
     "0040_sender_constrained",
     "0045_mtls_self_signed_and_san",
+    "0050_assertion_jtis_rowid",
 );
 
 /// Arbitrary constant naming tollgate's advisory lock.
@@ -207,4 +208,65 @@ fn hex_sha256(text: &str) -> String {
 fn unix_now() -> i64 {
     use crate::clock::{Clock, SystemClock};
     SystemClock.now_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn listed(list: &[(&str, &str)]) -> Vec<Migration> {
+        list.iter()
+            .map(|(id, sql)| Migration {
+                id: (*id).to_owned(),
+                sql: (*sql).to_owned(),
+            })
+            .collect()
+    }
+
+    /// 0050 rebuilds SQLite's jti table with a rowid: the rows recorded before it survive, and
+    /// the replay check still finds them.
+    #[tokio::test]
+    async fn sqlite_jtis_survive_the_rowid_rebuild() {
+        let path = std::env::temp_dir().join(format!("tollgate-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let store = Store::connect(&url, 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let (before, _) = SQLITE.split_at(SQLITE.len() - 1);
+        assert_eq!(SQLITE[SQLITE.len() - 1].0, "0050_assertion_jtis_rowid");
+        store
+            .apply("schema_migrations", &listed(before))
+            .await
+            .unwrap();
+        let rows = [("p", "seen", 2_000), ("q", "other", 3_000)];
+        let firsts = store.record_assertion_jtis(&rows, 1_000).await.unwrap();
+        assert_eq!(firsts, [true, true]);
+        let report = store.migrate().await.unwrap();
+        assert_eq!(report.applied, ["0050_assertion_jtis_rowid"]);
+        let count = |sql: &'static str| {
+            let store = store.clone();
+            async move {
+                let row = sqlx::query(sql).fetch_one(&store.pool).await.unwrap();
+                row.try_get::<i64, _>(0).unwrap()
+            }
+        };
+        // `rowid` is an error on a WITHOUT ROWID table.
+        assert_eq!(
+            count("SELECT COUNT(rowid) FROM client_assertion_jtis").await,
+            2
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'client_assertion_jtis_expiry'")
+                .await,
+            1
+        );
+        let again = store.record_assertion_jtis(&rows, 1_500).await.unwrap();
+        assert_eq!(again, [false, false]);
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 }

@@ -29,16 +29,6 @@ fn unique_prefix() -> String {
     format!("tollgate-test-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Moves every app's clock to the start of one and the same minute: the limits count in
-/// one-minute windows, and a window ending amid a test's failures would give it a fresh limit
-/// (which is right, but not what the test counts). Failures of a test here take seconds.
-fn to_the_start_of_a_minute(apps: &[&TestApp]) {
-    let minute = (apps[0].now().div_euclid(60) + 1) * 60;
-    for app in apps {
-        app.clock.advance_secs(minute - app.now());
-    }
-}
-
 /// 64 wrong secrets at once from one address, each for the client `id(i)`: how many were
 /// verified (401) and how many refused (429).
 async fn spray(app: &TestApp, id: impl Fn(usize) -> String) -> (usize, usize) {

@@ -151,6 +151,7 @@ backend_test! {
             s.login_allowed_origins = Some(origins);
             s.failures_per_minute = 2;
         }).await;
+        to_the_start_of_a_minute(&[&app]);
         app.create_customer("ada", PASSWORD).await;
         for _ in 0..2 {
             let res = login_from(&app, WEB, "not the password").await;

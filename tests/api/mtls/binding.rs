@@ -166,6 +166,7 @@ backend_test! {
             s.client_cert_header = Some("x-client-cert".into());
             s.trusted_proxies = vec!["127.0.0.2".parse::<IpAddr>().unwrap()];
         }).await;
+        to_the_start_of_a_minute(&[&app]);
         let pki = Pki::new();
         let out = tollgate_json(&app.db, &["client", "create", "--id", "cli-mtls", "--scope", "a", "--auth-method", "tls_client_auth", "--tls-subject", "CN=agent-desk"], None);
         assert_eq!(out["token_endpoint_auth_method"], "tls_client_auth", "{out}");

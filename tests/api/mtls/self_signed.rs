@@ -160,6 +160,7 @@ backend_test! {
             s.trusted_proxies = vec!["127.0.0.2".parse::<IpAddr>().unwrap()];
             s.client_cert_ca_path = Some(ca_path);
         }).await;
+        to_the_start_of_a_minute(&[&app]);
         let key = KeyPair::generate().unwrap();
         app.create_client_with(self_signed_client("self", json!({"keys": [ec_jwk(&key)]}))).await;
         app.create_client_with(NewClient {

@@ -22,6 +22,14 @@ async fn answer(app: &TestApp, jwt: &str, extra: &[(&str, &str)]) -> (u16, Value
     (status, body, challenge)
 }
 
+/// A server with one `private_key_jwt` client, `partner` (scope `a`), and its ES256 key (no `kid`).
+async fn partner_app(backend: Backend) -> (TestApp, PartnerKey) {
+    let app = TestApp::spawn(backend).await;
+    let key = PartnerKey::generate("ES256", None);
+    create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+    (app, key)
+}
+
 /// What a refusal case is, the assertion, and further form parameters.
 type Case = (&'static str, String, Vec<(&'static str, &'static str)>);
 
@@ -171,6 +179,7 @@ backend_test! {
 
     async fn bad_assertions_are_limited_like_wrong_secrets(backend) {
         let app = TestApp::spawn_with(backend, |s| s.failures_per_minute = 3).await;
+        to_the_start_of_a_minute(&[&app]);
         let key = PartnerKey::generate("ES256", None);
         let stranger = PartnerKey::generate("ES256", None);
         create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
@@ -210,9 +219,7 @@ backend_test! {
     }
 
     async fn an_assertion_and_a_secret_together_are_a_malformed_request(backend) {
-        let app = TestApp::spawn(backend).await;
-        let key = PartnerKey::generate("ES256", None);
-        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let (app, key) = partner_app(backend).await;
         let jwt = key.sign(&assertion_claims(&app, "partner"), &json!({}));
         let res = app.post_form("/access_token", Some(("partner", "x")), &assertion_body(&jwt, &[])).await;
         assert_eq!(error_of(res).await.1["error"], "invalid_request");
@@ -267,9 +274,7 @@ backend_test! {
     }
 
     async fn a_jti_with_a_nul_is_refused_and_harms_no_other_request(backend) {
-        let app = TestApp::spawn(backend).await;
-        let key = PartnerKey::generate("ES256", None);
-        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let (app, key) = partner_app(backend).await;
         let claims = with(&assertion_claims(&app, "partner"), json!({"jti": "a\u{0}b"}));
         let bad = assertion_body(&key.sign(&claims, &json!({})), &[]);
         let good = assertion_body(&key.sign(&assertion_claims(&app, "partner"), &json!({})), &[]);
@@ -324,9 +329,7 @@ backend_test! {
     }
 
     async fn an_expired_jti_may_come_again(backend) {
-        let app = TestApp::spawn(backend).await;
-        let key = PartnerKey::generate("ES256", None);
-        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let (app, key) = partner_app(backend).await;
         let claims = with(&assertion_claims(&app, "partner"), json!({"jti": "reused"}));
         let body = assertion_body(&key.sign(&claims, &json!({})), &[]);
         assert_eq!(post(&app, "/access_token", &body).await.status(), 200);
@@ -339,9 +342,7 @@ backend_test! {
     }
 
     async fn a_disabled_key_client_is_told_so_once_it_proved_who_it_is(backend) {
-        let app = TestApp::spawn(backend).await;
-        let key = PartnerKey::generate("ES256", None);
-        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let (app, key) = partner_app(backend).await;
         app.db.sql("UPDATE clients SET enabled = 0 WHERE client_id = 'partner'").await;
         let body = assertion_body(&key.sign(&assertion_claims(&app, "partner"), &json!({})), &[]);
         let (status, body) = error_of(post(&app, "/access_token", &body).await).await;

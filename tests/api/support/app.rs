@@ -308,3 +308,13 @@ pub fn new_client(id: &str, scopes: &str, audience: Option<&str>) -> NewClient {
         bind_certificate: false,
     }
 }
+
+/// Moves every app's clock to the start of one and the same minute: the limits count in
+/// one-minute windows, and a window ending amid a test's failures would give it a fresh limit
+/// (which is right, but not what the test counts). Failures of a test here take seconds.
+pub fn to_the_start_of_a_minute(apps: &[&TestApp]) {
+    let minute = (apps[0].now().div_euclid(60) + 1) * 60;
+    for app in apps {
+        app.clock.advance_secs(minute - app.now());
+    }
+}

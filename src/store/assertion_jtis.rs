@@ -28,11 +28,17 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        // Each row's unique-index entry is a lock until the statement commits. Written in
+        // (client, jti) order, two instances' batches holding the same jtis wait for each other
+        // at most one way; in arrival order they could each hold what the other needs, and
+        // PostgreSQL would abort one as a deadlock, failing all its requests.
+        let mut sorted: Vec<&JtiRow<'_>> = rows.iter().collect();
+        sorted.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         let insert = format!(
             "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES {}",
             values(rows.len(), 1)
         );
-        match bind_rows(sqlx::query(&insert), rows)
+        match bind_rows(sqlx::query(&insert), &sorted)
             .execute(&self.pool)
             .await
         {
@@ -46,7 +52,7 @@ impl Store {
              WHERE client_assertion_jtis.expires_at <= $1 RETURNING client_id, jti",
             values(rows.len(), 2)
         );
-        let inserted = bind_rows(sqlx::query(&upsert).bind(now), rows)
+        let inserted = bind_rows(sqlx::query(&upsert).bind(now), &sorted)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.note(e))?;
@@ -86,9 +92,9 @@ fn values(n: usize, first: usize) -> String {
 
 fn bind_rows<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    rows: &'q [JtiRow<'_>],
+    rows: &[&'q JtiRow<'_>],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for (client_id, jti, expires_at) in rows {
+    for (client_id, jti, expires_at) in rows.iter().copied() {
         query = query.bind(*client_id).bind(*jti).bind(*expires_at);
     }
     query

@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use sqlx::Connection;
 use tollgate::store::ClientJwks;
 
 use super::{create_key_client, post};
@@ -313,6 +314,44 @@ backend_test! {
         assert_eq!(app.store.record_assertion_jtis(&batch, now).await.unwrap(), [true, false, true, true]);
         assert_eq!(app.store.record_assertion_jtis(&batch, now).await.unwrap(), [false; 4]);
         assert_eq!(app.db.sql_count("SELECT COUNT(*) FROM client_assertion_jtis").await, 4);
+    }
+
+    async fn two_batches_of_the_same_jtis_in_opposite_orders_do_not_deadlock(backend) {
+        // Two instances may write batches holding the same jtis (replays sent to both) in
+        // opposite orders. Each row's unique-index entry is a lock until its statement
+        // commits: rows written in arrival order would let each statement wait for the other,
+        // and PostgreSQL would abort one with a deadlock, failing every request of its batch.
+        // A transaction holding the first jti of each order makes both batches wait, then
+        // lets them go at once.
+        let app = TestApp::spawn(backend).await;
+        let now = app.now();
+        let jtis: Vec<String> = (0..200).map(|i| format!("j{i:03}")).collect();
+        let rows: Vec<_> = jtis.iter().map(|j| ("p", j.as_str(), now + 60)).collect();
+        let reversed: Vec<_> = rows.iter().rev().copied().collect();
+        let mut holder = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+        sqlx::raw_sql(&format!(
+            "BEGIN; INSERT INTO client_assertion_jtis (client_id, jti, expires_at) \
+             VALUES ('p', 'j000', {t}), ('p', 'j199', {t})",
+            t = now + 60
+        ))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+        };
+        let (a, b, ()) = tokio::join!(
+            app.store.record_assertion_jtis(&rows, now),
+            app.store.record_assertion_jtis(&reversed, now),
+            release
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        // Each jti is new to exactly one of the two batches.
+        for (i, first) in a.iter().enumerate() {
+            assert_ne!(*first, b[199 - i], "jti {i}");
+        }
+        assert_eq!(app.db.sql_count("SELECT COUNT(*) FROM client_assertion_jtis").await, 200);
     }
 
     async fn the_lifetime_ceiling_is_configurable(backend) {

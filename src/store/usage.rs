@@ -56,7 +56,14 @@ impl Store {
         if first.rows_affected() == 0 {
             return Ok(false);
         }
-        for c in &flush.counts {
+        // Rows in key order: instances flush with their counters in hash order, and two
+        // flushes updating the same rows in opposite orders could each hold a row the other
+        // needs, which PostgreSQL resolves by aborting one as a deadlock.
+        let mut counts: Vec<&UsageCount> = flush.counts.iter().collect();
+        counts.sort_unstable_by(|a, b| (&a.client_id, a.minute).cmp(&(&b.client_id, b.minute)));
+        let mut last_used: Vec<&LastUsed> = flush.last_used.iter().collect();
+        last_used.sort_unstable_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
+        for c in counts {
             sqlx::query(
                 "INSERT INTO client_usage (client_id, minute, tokens) VALUES ($1, $2, $3) \
                  ON CONFLICT (client_id, minute) DO UPDATE SET tokens = client_usage.tokens + excluded.tokens",
@@ -68,7 +75,7 @@ impl Store {
             .await
             .map_err(|e| self.note(e))?;
         }
-        for u in &flush.last_used {
+        for u in last_used {
             sqlx::query(
                 "INSERT INTO credential_last_used (kind, id, last_used_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT (kind, id) DO UPDATE SET last_used_ms = \

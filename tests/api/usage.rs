@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sqlx::Connection;
 use tollgate::clock::Clock;
 use tollgate::store::spool::SpoolFile;
+use tollgate::store::usage::{LastUsed, UsageCount, UsageFlush};
 
 use crate::backend_test;
 use crate::support::*;
@@ -73,6 +75,43 @@ backend_test! {
         let listed = tollgate_json(&app.db, &["keys", "list"], None);
         let key = listed["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).unwrap();
         assert!(key["last_signed_at"].as_str().unwrap().ends_with('Z'), "{key}");
+    }
+
+    async fn two_flushes_of_the_same_counters_in_opposite_orders_do_not_deadlock(backend) {
+        // Instances flush every interval, with their counters in hash order. Two flushes
+        // touching the same rows in opposite orders could each hold a row the other needs, and
+        // PostgreSQL would abort one as a deadlock. A transaction holding the rows makes both
+        // flushes wait, then lets them go at once.
+        let app = TestApp::spawn(backend).await;
+        let flush = |id: &str, clients: [&str; 2]| UsageFlush {
+            flush_id: id.into(),
+            counts: clients
+                .iter()
+                .map(|c| UsageCount { client_id: c.to_string(), minute: 7, tokens: 1 })
+                .collect(),
+            last_used: clients
+                .iter()
+                .map(|c| LastUsed { kind: "client_secret".into(), id: c.to_string(), at_ms: 1 })
+                .collect(),
+        };
+        assert!(app.store.apply_usage(&flush("seed", ["a", "b"]), 0).await.unwrap());
+        let mut holder = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+        sqlx::raw_sql("BEGIN; UPDATE client_usage SET tokens = tokens WHERE minute = 7")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+        };
+        let (fx, fy) = (flush("x", ["a", "b"]), flush("y", ["b", "a"]));
+        let (x, y, ()) = tokio::join!(
+            app.store.apply_usage(&fx, 0),
+            app.store.apply_usage(&fy, 0),
+            release
+        );
+        assert!(x.unwrap() && y.unwrap());
+        assert_eq!((usage_of(&app, "a").await, usage_of(&app, "b").await), (3, 3));
     }
 
     async fn audit_events_wait_in_the_spool_while_their_table_is_away(backend) {

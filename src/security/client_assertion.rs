@@ -10,7 +10,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use crate::security::client_keys::{ClientKeySet, accepted_alg};
-use crate::security::jws_object;
+use crate::security::{CompactJws, jws_object, split_compact};
 use crate::types::Audience;
 
 /// Why an assertion was refused: for the log only, never shown (every refusal is the same
@@ -55,15 +55,12 @@ impl<'a> Assertion<'a> {
         if jwt.len() > MAX_ASSERTION_BYTES {
             return Err("the assertion is too long");
         }
-        let mut parts = jwt.split('.');
-        let (Some(head), Some(body), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("the assertion is not a JWS in three parts");
-        };
-        let signing_input = jwt
-            .get(..head.len() + 1 + body.len())
-            .ok_or("the assertion is malformed")?;
+        let CompactJws {
+            head,
+            body,
+            signature,
+            signing_input,
+        } = split_compact(jwt).ok_or("the assertion is not a JWS in three parts")?;
         let header: Header = jws_object(head).ok_or("the assertion's header is malformed")?;
         // RFC 8725 §3.1: only the algorithms we list, never `none` or a MAC.
         let alg = accepted_alg(&header.alg).ok_or("the assertion's algorithm is not accepted")?;

@@ -18,7 +18,7 @@ use crate::security::client_assertion::{MAX_JTI_BYTES, has_control};
 use crate::security::client_keys::{
     ASSERTION_ALGS, ClientKey, PRIVATE_MEMBERS, accepted_alg, parse_public_jwk,
 };
-use crate::security::jws_object;
+use crate::security::{CompactJws, jws_object, split_compact};
 
 /// Why a proof was refused: a short fixed text, safe to show the client.
 pub type Refusal = &'static str;
@@ -109,15 +109,12 @@ impl Proof {
         if jwt.len() > MAX_PROOF_BYTES {
             return Err("the DPoP proof is too long");
         }
-        let mut parts = jwt.split('.');
-        let (Some(head), Some(body), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("the DPoP proof is not a JWS in three parts");
-        };
-        let signing_input = jwt
-            .get(..head.len() + 1 + body.len())
-            .ok_or("the DPoP proof is malformed")?;
+        let CompactJws {
+            head,
+            body,
+            signature,
+            signing_input,
+        } = split_compact(jwt).ok_or("the DPoP proof is not a JWS in three parts")?;
         let (key, known) = match keys.get(head) {
             Some(key) => (key, true),
             None => (Arc::new(read_header(head)?), false),

@@ -35,6 +35,30 @@ pub(crate) fn jws_object<T: DeserializeOwned>(part: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The three base64url parts of a JWS in compact serialization (RFC 7515 §7.1), and the
+/// signing input (`head.body`) the signature covers; `None` unless there are exactly three.
+pub(crate) struct CompactJws<'a> {
+    pub head: &'a str,
+    pub body: &'a str,
+    pub signature: &'a str,
+    pub signing_input: &'a str,
+}
+
+pub(crate) fn split_compact(jwt: &str) -> Option<CompactJws<'_>> {
+    let mut parts = jwt.split('.');
+    let (Some(head), Some(body), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    Some(CompactJws {
+        head,
+        body,
+        signature,
+        signing_input: jwt.get(..head.len() + 1 + body.len())?,
+    })
+}
+
 /// A failure to make, open, load or use a key: never the client's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

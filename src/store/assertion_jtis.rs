@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 
 /// One `jti` to record: (client id, jti, expires at).
 pub type JtiRow<'a> = (&'a str, &'a str, i64);
@@ -70,7 +70,17 @@ impl Store {
 
     /// Deletes the records of assertions that have expired; returns how many.
     pub async fn delete_expired_assertion_jtis(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM client_assertion_jtis WHERE expires_at <= $1")
+        // PostgreSQL: a row that a writer holds (taking an expired jti over) is skipped, not
+        // waited for. The clean-up then never waits for the request path, so the two cannot
+        // deadlock, each holding a row the other wants; the row goes at the next clean-up.
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "DELETE FROM client_assertion_jtis WHERE ctid = ANY (ARRAY (SELECT ctid \
+                 FROM client_assertion_jtis WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED))"
+            }
+            Backend::Sqlite => "DELETE FROM client_assertion_jtis WHERE expires_at <= $1",
+        };
+        let done = sqlx::query(sql)
             .bind(now)
             .execute(&self.pool)
             .await

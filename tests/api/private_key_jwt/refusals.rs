@@ -388,3 +388,46 @@ backend_test! {
         assert_eq!((status, body["error"].as_str().unwrap()), (400, "unauthorized_client"));
     }
 }
+
+#[tokio::test]
+async fn the_jti_clean_up_skips_a_row_a_writer_holds_on_postgres() {
+    // A writer taking an expired jti over holds its row until it commits; a clean-up that
+    // waited for it could hold other rows that writer wants next (a deadlock). It must skip
+    // the held row and delete the rest at once. (SQLite has one writer at a time.)
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let now = app.now();
+    let expired = [("p", "free", now - 1), ("p", "held", now - 1)];
+    app.store
+        .record_assertion_jtis(&expired, now - 10)
+        .await
+        .unwrap();
+    let mut holder = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "BEGIN; UPDATE client_assertion_jtis SET expires_at = {} WHERE jti = 'held'",
+        now + 60
+    ))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    let deleted = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        app.store.delete_expired_assertion_jtis(now),
+    )
+    .await
+    .expect("the clean-up waited for the held row")
+    .unwrap();
+    assert_eq!(deleted, 1);
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    assert_eq!(
+        app.db
+            .sql_count("SELECT COUNT(*) FROM client_assertion_jtis WHERE jti = 'held'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.db
+            .sql_count("SELECT COUNT(*) FROM client_assertion_jtis")
+            .await,
+        1
+    );
+}

@@ -541,6 +541,10 @@ def main():
                        check=True)
     oha = ensure_oha() if only & {"tokens", "profile", "login", "flood", "ops", "quota"} else None
     argon = json.loads(sh([BIN, "bench-argon2", "--hashes", "30"], env={"PATH": os.environ["PATH"]}).stdout)
+    # What one ES256 verification costs here (aws-lc, one core, key parsed once as the server
+    # holds it): the part of an assertion or DPoP request that no server design removes.
+    crypto = (json.loads(sh([os.path.join(EXAMPLES, "assertion_load"), "crypto-cost"]).stdout)
+              if only & {"assertion", "dpop"} else None)
 
     rows, timings, sprays, opsrows = [], [], [], []
     cases, servers, bare = [], [], None
@@ -697,6 +701,23 @@ def main():
             b = bearer_rows[(backend, name.split(" ")[0])]
             print(f"{backend}: {name} = {m['rps'] / b['rps']:.2f} of the bearer rate "
                   f"({m['rps']:.0f} vs {b['rps']:.0f}/s; target: at least 0.50)")
+    if crypto:
+        v = crypto["es256_verify_us"]
+        print(f"ES256 on this machine (aws-lc, one core, key parsed once): verification {v:.1f} µs, "
+              f"signature {crypto['es256_sign_us']:.1f} µs. Per request, all CPU counted (server, database "
+              "or Redis, load generator): C the secret / bearer request, C' the ES256 one, X = C' - C - V "
+              "what it costs beyond one verification V; 'at most' is the ratio if X were 0, with the CPU the "
+              "ES256 run had:")
+        pairs = [(b, "private_key_jwt", secret_rows[b], m) for b, n, m in rows
+                 if n == "/access_token (private_key_jwt, ES256)" and b in secret_rows]
+        pairs += [(b, n, bearer_rows[(b, n.split(" ")[0])], m) for b, n, m in rows
+                  if "DPoP ES256" in n and (b, n.split(" ")[0]) in bearer_rows]
+        for backend, what, sec, es in pairs:
+            c = sec["cpu_us"] + sec.get("store_us", 0) + sec.get("load_us", 0)
+            c2 = es["cpu_us"] + es.get("store_us", 0) + es.get("load_us", 0)
+            cores = es["rps"] * c2 / 1e6
+            print(f"  {backend}: {what}: C {c:.1f}, C' {c2:.1f}, X {c2 - c - v:.1f} µs; {cores:.2f} cores busy; "
+                  f"at most {cores * 1e6 / (c + v) / sec['rps']:.2f} (measured {es['rps'] / sec['rps']:.2f})")
     for backend, name, m in rows:
         if name == "/customer_authenticate":
             print(f"{backend}: login {m['rps']:.0f}/s = {m['rps'] / (workers / ms * 1000):.0%} of the "

@@ -256,7 +256,7 @@ backend_test! {
     async fn assertions_sent_to_both_instances_at_once_are_each_accepted_once(backend) {
         // A hundred assertions, each sent to both instances, all in flight together and in
         // opposite orders: every one is accepted exactly once, and nothing else fails (no
-        // 5xx). The lock order of overlapping batches has its own test above: batches this
+        // 5xx). The lock order of overlapping batches has its own test below: batches this
         // small rarely meet mid-statement.
         let many = |s: &mut tollgate::config::Settings| {
             s.failures_per_minute = 100_000;

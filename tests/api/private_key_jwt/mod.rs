@@ -34,6 +34,18 @@ pub async fn create_key_client(app: &TestApp, id: &str, scopes: &str, jwks: Clie
 }
 
 /// POSTs `body` to `path` as a form, without Basic credentials.
+/// Two instances on one database whose failure limits stay out of the way: these tests refuse
+/// assertions on purpose, and refused assertions count like wrong secrets.
+pub async fn two_instances_with_room_for_refusals(backend: Backend) -> (TestApp, TestApp) {
+    let generous = |s: &mut tollgate::config::Settings| {
+        s.failures_per_minute = 100_000;
+        s.address_failures_per_minute = 100_000;
+    };
+    let first = TestApp::spawn_with(backend, generous).await;
+    let second = TestApp::spawn_on(first.db.clone(), generous).await;
+    (first, second)
+}
+
 pub async fn post(app: &TestApp, path: &str, body: &str) -> reqwest::Response {
     app.post_form(path, None, body).await
 }
@@ -141,14 +153,8 @@ backend_test! {
     }
 
     async fn set_jwks_rolls_keys_over_on_every_instance_without_downtime(backend) {
-        // Polling until a key change arrives refuses assertions on purpose, and refused
-        // assertions count against the failure limits like wrong secrets: not this test's subject.
-        let generous = |s: &mut tollgate::config::Settings| {
-            s.failures_per_minute = 1000;
-            s.address_failures_per_minute = 1000;
-        };
-        let first = TestApp::spawn_with(backend, generous).await;
-        let second = TestApp::spawn_on(first.db.clone(), generous).await;
+        // Polling until a key change arrives refuses assertions on purpose.
+        let (first, second) = two_instances_with_room_for_refusals(backend).await;
         let old = PartnerKey::generate("ES256", Some("2026-01"));
         let new = PartnerKey::generate("ES256", Some("2026-07"));
         let dir = std::env::temp_dir().join(format!("tollgate-jwks-{}", uuid::Uuid::new_v4()));

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use tollgate::store::ClientJwks;
 
-use super::{create_key_client, post};
+use super::{create_key_client, post, two_instances_with_room_for_refusals};
 use crate::backend_test;
 use crate::support::*;
 
@@ -258,12 +258,7 @@ backend_test! {
         // opposite orders: every one is accepted exactly once, and nothing else fails (no
         // 5xx). The lock order of overlapping batches has its own test below: batches this
         // small rarely meet mid-statement.
-        let many = |s: &mut tollgate::config::Settings| {
-            s.failures_per_minute = 100_000;
-            s.address_failures_per_minute = 100_000;
-        };
-        let first = TestApp::spawn_with(backend, many).await;
-        let second = TestApp::spawn_on(first.db.clone(), many).await;
+        let (first, second) = two_instances_with_room_for_refusals(backend).await;
         let key = PartnerKey::generate("ES256", Some("k"));
         create_key_client(&first, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
         let bodies: Vec<String> = (0..100)

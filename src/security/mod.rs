@@ -6,6 +6,7 @@
 pub mod client_assertion;
 pub mod client_keys;
 pub mod dpop;
+pub mod es256;
 pub mod hashing;
 pub mod keys;
 pub mod public_key;

@@ -91,6 +91,7 @@ pub struct Readings {
     pub audit_queue_depth: i64,
     pub audit_events_written: u64,
     pub signing_key_age_seconds: i64,
+    pub es256_key_tables: i64,
 }
 
 pub struct Metrics {
@@ -275,6 +276,12 @@ impl Metrics {
             "Age of the key that signs tokens now",
             gauge(readings.signing_key_age_seconds),
         );
+        now.register(
+            "tollgate_es256_key_tables",
+            "Busy P-256 client and DPoP keys whose ES256 signatures are verified on their own \
+             precomputed table",
+            gauge(readings.es256_key_tables),
+        );
         text::encode_registry(&mut out, &now)?;
         text::encode_eof(&mut out)?;
         Ok(out)
@@ -295,6 +302,7 @@ mod tests {
             audit_queue_depth: 0,
             audit_events_written: 9,
             signing_key_age_seconds: 60,
+            es256_key_tables: 5,
         }
     }
 
@@ -320,6 +328,7 @@ mod tests {
             "tollgate_db_pool_connections{state=\"idle\"} 4",
             "tollgate_audit_events_written_total 9",
             "tollgate_signing_key_age_seconds 60",
+            "tollgate_es256_key_tables 5",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
+use super::es256::BusyKey;
 use super::public_key::{Curve, PublicKey};
 
 /// The algorithms a client assertion may use, as RFC 8414 `*_signing_alg_values_supported`
@@ -79,6 +80,9 @@ pub struct ClientKey {
     verifiers: Vec<(Algorithm, ParsedPublicKey)>,
     /// The key material, to compare with a certificate's (`self_signed_tls_client_auth`).
     material: PublicKey,
+    /// A P-256 key's table for ES256, once it is busy (`es256`): a partner signs every
+    /// assertion, and a DPoP client every proof, with one key.
+    busy: Option<BusyKey>,
 }
 
 impl ClientKey {
@@ -92,9 +96,23 @@ impl ClientKey {
         let Some((_, key)) = self.verifiers.iter().find(|(a, _)| *a == alg) else {
             return false;
         };
-        URL_SAFE_NO_PAD
-            .decode(signature)
-            .is_ok_and(|sig| key.verify_sig(message, &sig).is_ok())
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(signature) else {
+            return false;
+        };
+        let busy = self.busy.as_ref().filter(|_| alg == Algorithm::ES256);
+        if let Some(verdict) = busy.and_then(|b| b.verify(message, &sig)) {
+            return verdict;
+        }
+        let verified = key.verify_sig(message, &sig).is_ok();
+        if let Some(busy) = busy.filter(|_| verified) {
+            busy.verified();
+        }
+        verified
+    }
+
+    /// Whether ES256 signatures by this key are verified on its own table (`es256`).
+    pub fn has_table(&self) -> bool {
+        self.busy.as_ref().is_some_and(BusyKey::has_table)
     }
 }
 
@@ -240,6 +258,7 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
     let parsed = |alg: &'static dyn VerificationAlgorithm, bytes: &[u8]| {
         ParsedPublicKey::new(alg, bytes).map_err(|e| format!("unusable key: {e}"))
     };
+    let mut busy = None;
     let (verifiers, material): (Vec<(Algorithm, ParsedPublicKey)>, PublicKey) = match kty {
         "EC" => {
             let (alg, len, verify, curve): (_, _, &'static dyn VerificationAlgorithm, _) =
@@ -260,10 +279,11 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
             }
             // SEC 1 §2.3.3 uncompressed point; aws-lc checks that it lies on the curve.
             let point = [&[4u8][..], &x, &y].concat();
-            (
-                vec![(alg, parsed(verify, &point)?)],
-                PublicKey::ec(curve, x, y),
-            )
+            let verifiers = vec![(alg, parsed(verify, &point)?)];
+            busy = (curve == Curve::P256)
+                .then(|| BusyKey::new(&x, &y))
+                .flatten();
+            (verifiers, PublicKey::ec(curve, x, y))
         }
         "RSA" => {
             let n = b64("n")?;
@@ -324,6 +344,7 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<ClientKey, String> {
         kid,
         verifiers,
         material,
+        busy,
     })
 }
 

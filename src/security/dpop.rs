@@ -100,6 +100,13 @@ impl ProofKeys {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Held keys that verify on their own ES256 table (`es256`).
+    pub fn tables(&self) -> usize {
+        self.read
+            .lock()
+            .map_or(0, |r| r.values().filter(|k| k.key.has_table()).count())
+    }
 }
 
 impl Proof {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::http::AppState;
 use crate::metrics::Readings;
+use crate::security::es256;
 
 pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     let auth = &state.authority;
@@ -24,6 +25,7 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
             .keys()
             .active_created_at(now)
             .map_or(0, |created| (now - created).max(0)),
+        es256_key_tables: i64::try_from(es256::TABLES.held()).unwrap_or(i64::MAX),
     };
     match auth.metrics.render(&readings) {
         Ok(text) => HttpResponse::Ok()

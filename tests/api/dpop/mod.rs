@@ -232,6 +232,32 @@ backend_test! {
         assert!(body["error_description"].as_str().unwrap().contains("jti"), "{body}");
     }
 
+    async fn a_busy_key_is_verified_on_its_own_table_and_still_refuses_forgeries(backend) {
+        let app = TestApp::spawn(backend).await;
+        let secret = app.create_client("partner", "a").await;
+        let key = DpopKey::new("ES256");
+        for _ in 0..tollgate::security::es256::BUSY_AFTER {
+            assert_eq!(app.state.authority.proof_keys.tables(), 0);
+            dpop_token(&app, "partner", &secret, &key).await;
+        }
+        assert_eq!(app.state.authority.proof_keys.tables(), 1);
+        // On the table: a proof of the key still gets a token bound to it.
+        let token = dpop_token(&app, "partner", &secret, &key).await;
+        assert_eq!(claims(token["access_token"].as_str().unwrap())["cnf"]["jkt"], key.jkt());
+        // The key's own header (so the one held) over another key's signature.
+        let forger = DpopKey::new("ES256");
+        let claims = json!({"jti": "forged", "htm": "POST", "htu": htu(&app, "/access_token"), "iat": app.now()});
+        let forged = forger.0.sign(&claims, &json!({"typ": "dpop+jwt", "jwk": key.0.public_jwk()}));
+        assert_eq!(forged.split('.').next(), key.proof_at("POST", "x", 0, None, None).split('.').next());
+        let (status, body) = error_of(token_request(&app, "partner", &secret, Some(&forged)).await).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{body}");
+        // And a replayed proof, signed well.
+        let proof = key.proof_at("POST", &htu(&app, "/access_token"), app.now(), None, None);
+        assert_eq!(token_request(&app, "partner", &secret, Some(&proof)).await.status(), 200);
+        let (status, body) = error_of(token_request(&app, "partner", &secret, Some(&proof)).await).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{body}");
+    }
+
     async fn introspection_shows_the_binding_and_the_token_type(backend) {
         let app = TestApp::spawn(backend).await;
         let secret = app.create_client("partner", "a").await;

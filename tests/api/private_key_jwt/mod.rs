@@ -101,6 +101,33 @@ backend_test! {
         }
     }
 
+    async fn a_busy_key_is_verified_on_its_own_table_and_still_refuses_forgeries(backend) {
+        let app = TestApp::spawn(backend).await;
+        let key = PartnerKey::generate("ES256", Some("k1"));
+        create_key_client(&app, "partner", "a", ClientJwks::Inline(jwks_of(&[&key]))).await;
+        let auth = &app.state.authority;
+        let has_table = || async {
+            let client = auth.client_keys.client(&auth.store, &auth.freshness, "partner").await.unwrap().unwrap();
+            let tollgate::domain::client_keys::KeySource::Registered(keys) = &client.keys else { panic!("no keys") };
+            keys.candidates(jsonwebtoken::Algorithm::ES256, Some("k1")).all(|k| k.has_table())
+        };
+        for _ in 0..tollgate::security::es256::BUSY_AFTER {
+            assert!(!has_table().await);
+            token_with(&app, &key, "partner").await;
+        }
+        assert!(has_table().await);
+        // On the table: an assertion of the key still gets a token.
+        let token = token_with(&app, &key, "partner").await;
+        assert_eq!(claims(token["access_token"].as_str().unwrap())["client_id"], "partner");
+        // Another key's signature under this key's kid, and a replay of a good assertion.
+        let forger = PartnerKey::generate("ES256", Some("k1"));
+        let forged = forger.sign(&assertion_claims(&app, "partner"), &json!({}));
+        let good = key.sign(&assertion_claims(&app, "partner"), &json!({}));
+        for (jwt, status) in [(&forged, 401), (&good, 200), (&good, 401)] {
+            assert_eq!(post(&app, "/access_token", &assertion_body(jwt, &[])).await.status(), status);
+        }
+    }
+
     async fn a_key_client_has_no_secret(backend) {
         let app = TestApp::spawn(backend).await;
         let key = PartnerKey::generate("ES256", None);

@@ -144,52 +144,6 @@ fn halve(a: &mut Limbs, top: bool) {
     a[3] = (a[3] >> 1) | (u64::from(top) << 63);
 }
 
-/// x / 2 mod n, for x < n.
-fn halve_mod_n(x: &mut Limbs) {
-    if x[0] & 1 == 0 {
-        halve(x, false);
-    } else {
-        let (sum, carry) = add(x, &N);
-        *x = sum;
-        halve(x, carry);
-    }
-}
-
-/// a - b mod n, for a, b < n.
-fn sub_mod_n(a: &Limbs, b: &Limbs) -> Limbs {
-    if less(a, b) {
-        add(a, &sub(&N, b)).0
-    } else {
-        sub(a, b)
-    }
-}
-
-/// s⁻¹ mod n for 0 < s < n, by the binary extended Euclidean algorithm: a third of the time
-/// of Fermat's s^(n-2), and variable time, which a signature's public s allows.
-fn invert_mod_n(s: &Limbs) -> Limbs {
-    // Invariant: x1·s ≡ u and x2·s ≡ v (mod n); gcd(s, n) = 1 as n is prime.
-    let (mut u, mut v) = (*s, N);
-    let (mut x1, mut x2) = (ONE, ZERO);
-    while u != ONE && v != ONE {
-        while u[0] & 1 == 0 {
-            halve(&mut u, false);
-            halve_mod_n(&mut x1);
-        }
-        while v[0] & 1 == 0 {
-            halve(&mut v, false);
-            halve_mod_n(&mut x2);
-        }
-        if less(&u, &v) {
-            v = sub(&v, &u);
-            x2 = sub_mod_n(&x2, &x1);
-        } else {
-            u = sub(&u, &v);
-            x1 = sub_mod_n(&x1, &x2);
-        }
-    }
-    if u == ONE { x1 } else { x2 }
-}
-
 // ---- field elements mod p, in Montgomery form, always fully reduced (fiat's contract) ----
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -588,7 +542,7 @@ fn verify_digest(q: &Table<KEY_WINDOW>, digest: &[u8; 32], signature: &[u8]) -> 
     }
     let e = digest_scalar(digest);
     // Steps 4-5: R = (e·s⁻¹)·G + (r·s⁻¹)·Q, refused at infinity.
-    let w = invert_mod_n(&s);
+    let w = inverse::invert(&s);
     let Some(point) = lincomb(&mul_mod_n(&e, &w), q, &mul_mod_n(&r, &w)) else {
         return false;
     };
@@ -677,5 +631,6 @@ impl Drop for BusyKey {
     }
 }
 
+mod inverse;
 #[cfg(test)]
 mod tests;

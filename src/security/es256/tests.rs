@@ -166,12 +166,19 @@ fn the_exceptional_sums_are_a_doubling_and_infinity() {
 }
 
 #[test]
-fn the_inverse_mod_n_is_one_over_s() {
+fn the_inverse_mod_n_is_one_over_s_by_both_algorithms() {
     let rng = SystemRandom::new();
     let mut scalars = edge_scalars();
-    scalars.extend((0..200).map(|_| random_scalar(&rng)));
+    scalars.extend((0..256).map(|i| {
+        let mut k = ZERO;
+        k[i / 64] = 1 << (i % 64);
+        k
+    }));
+    scalars.extend((0..2000).map(|_| random_scalar(&rng)));
     for s in scalars {
-        assert_eq!(mul_mod_n(&s, &invert_mod_n(&s)), ONE, "s = {s:x?}");
+        let fast = inverse::safegcd(&s).unwrap();
+        assert_eq!(mul_mod_n(&s, &fast), ONE, "s = {s:x?}");
+        assert_eq!(fast, inverse::binary(&s), "s = {s:x?}");
     }
 }
 

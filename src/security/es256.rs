@@ -169,10 +169,16 @@ impl Fe {
         less(&x, &P).then(|| Fe::new(x))
     }
 
-    fn one() -> Fe {
+    /// What a fiat function writes into its output.
+    #[inline]
+    fn written(f: impl FnOnce(&mut FpMont)) -> Fe {
         let mut out = FpMont(ZERO);
-        fp::fiat_p256_set_one(&mut out);
+        f(&mut out);
         Fe(out.0)
+    }
+
+    fn one() -> Fe {
+        Fe::written(fp::fiat_p256_set_one)
     }
 
     fn is_zero(&self) -> bool {
@@ -181,37 +187,27 @@ impl Fe {
 
     #[inline]
     fn mul(&self, b: &Fe) -> Fe {
-        let mut out = FpMont(ZERO);
-        fp::fiat_p256_mul(&mut out, &FpMont(self.0), &FpMont(b.0));
-        Fe(out.0)
+        Fe::written(|o| fp::fiat_p256_mul(o, &FpMont(self.0), &FpMont(b.0)))
     }
 
     #[inline]
     fn square(&self) -> Fe {
-        let mut out = FpMont(ZERO);
-        fp::fiat_p256_square(&mut out, &FpMont(self.0));
-        Fe(out.0)
+        Fe::written(|o| fp::fiat_p256_square(o, &FpMont(self.0)))
     }
 
     #[inline]
     fn add(&self, b: &Fe) -> Fe {
-        let mut out = FpMont(ZERO);
-        fp::fiat_p256_add(&mut out, &FpMont(self.0), &FpMont(b.0));
-        Fe(out.0)
+        Fe::written(|o| fp::fiat_p256_add(o, &FpMont(self.0), &FpMont(b.0)))
     }
 
     #[inline]
     fn sub(&self, b: &Fe) -> Fe {
-        let mut out = FpMont(ZERO);
-        fp::fiat_p256_sub(&mut out, &FpMont(self.0), &FpMont(b.0));
-        Fe(out.0)
+        Fe::written(|o| fp::fiat_p256_sub(o, &FpMont(self.0), &FpMont(b.0)))
     }
 
     #[inline]
     fn neg(&self) -> Fe {
-        let mut out = FpMont(ZERO);
-        fp::fiat_p256_opp(&mut out, &FpMont(self.0));
-        Fe(out.0)
+        Fe::written(|o| fp::fiat_p256_opp(o, &FpMont(self.0)))
     }
 
     /// self^(p-2) = self⁻¹ for a non-zero self (Fermat); only when a table is built.

@@ -9,7 +9,7 @@
 //! at a fifth of the whole verification. `binary` stays as the fallback (never taken: safegcd
 //! ends within 590 divsteps for 256-bit inputs) and as the tests' reference.
 
-use super::{Limbs, N, ONE, ZERO, add, halve, less, sub};
+use super::arith::{Limbs, N, ONE, ZERO, add, halve, less, sub};
 
 /// A signed integer as five limbs: Σ limb[i]·2^(62·i), limbs 0-3 in [0, 2^62), limb 4 signed.
 type Signed62 = [i64; 5];

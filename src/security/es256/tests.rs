@@ -8,6 +8,8 @@ use aws_lc_rs::signature::{
     ParsedPublicKey,
 };
 
+use super::arith::*;
+use super::point::*;
 use super::*;
 
 fn be(x: &Limbs) -> [u8; 32] {

@@ -12,8 +12,9 @@
 //! What is ours and what is not: the field and scalar arithmetic is fiat-crypto's, generated
 //! and proved correct (the same code BoringSSL and aws-lc build P-256 on where they have no
 //! assembly). Ours are the textbook point formulas (the Explicit-Formulas Database's
-//! `dbl-2001-b`, `madd-2007-bl` and `add-2007-bl` for a = -3), the tables and the signed
-//! windows. Tests compare it with aws-lc on every path, the exceptional additions included.
+//! `dbl-2001-b`, `madd-2007-bl` and `add-2007-bl` for a = -3), the tables, the signed windows
+//! and the inversion of s (`inverse.rs`). Tests compare it with aws-lc on every path, the
+//! exceptional additions included.
 //!
 //! Only public values go in: the key, the message and the signature. So the code may branch
 //! and index on them (variable time), as verification code does everywhere.
@@ -42,7 +43,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub const fn new(max: usize) -> Self {
+    const fn new(max: usize) -> Self {
         Self {
             held: AtomicUsize::new(0),
             max,
@@ -126,7 +127,7 @@ impl BusyKey {
         Self::with_budget(x, y, &TABLES)
     }
 
-    pub fn with_budget(x: &[u8], y: &[u8], budget: &'static Budget) -> Option<Self> {
+    fn with_budget(x: &[u8], y: &[u8], budget: &'static Budget) -> Option<Self> {
         let point = Affine::on_curve(x.try_into().ok()?, y.try_into().ok()?)?;
         Some(Self {
             point,
